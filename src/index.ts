@@ -1,0 +1,14 @@
+/**
+ * kintsugi-optimizer: Kintsugi Optimization (Value-Weighted Pathway Reinforcement) for
+ * TensorFlow.js. `kintsugi(options)` is a drop-in replacement for `tf.train.adam(...)`.
+ */
+export { KintsugiOptimizer, kintsugi } from './optimizer';
+export type { PhiStats, VariablePhiStats, StorageStats, NamedTensor } from './optimizer';
+export type { PhiSummary, GildedPathway } from './inspect';
+export { DEFAULT_OPTIONS } from './options';
+export type { KintsugiOptions, Crack, Granularity, Normalize, Base, NonFinitePolicy, StorageMode } from './options';
+export { kernelInfo } from './kernel/select';
+export type { KernelInfo } from './kernel/select';
+export { referenceKernel } from './kernel/reference';
+export { NonFiniteGradientError, GRANULARITY, BASE } from './kernel/types';
+export type { Kernel, KernelVariable, KernelParams, KernelOutput } from './kernel/types';

@@ -1,0 +1,81 @@
+/**
+ * The kernel interface: one call per optimizer step, for all variables of that step, over
+ * Float32Arrays and plain numbers. It knows nothing of tfjs. The TypeScript reference kernel
+ * implements it, and so does the native addon; each is tested against the other.
+ */
+
+/** Numeric codes, so the native binding receives plain integers. */
+export const GRANULARITY = { weight: 0, unit: 1, layer: 2 } as const;
+export const BASE = { sgd: 0, momentum: 1, adam: 2 } as const;
+
+export type GranularityCode = (typeof GRANULARITY)[keyof typeof GRANULARITY];
+export type BaseCode = (typeof BASE)[keyof typeof BASE];
+
+/** One variable's slice of a step. Every array is updated in place except `grad`. */
+export interface KernelVariable {
+  /** Used only in error messages. */
+  name: string;
+  /** θ, n elements. */
+  theta: Float32Array;
+  /** g, n elements, read only. */
+  grad: Float32Array;
+  /** ϕ, P pathways: n for `weight`, the last axis for `unit`, 1 for `layer`. */
+  phi: Float32Array;
+  /** First base buffer: the momentum accumulator u (`momentum`) or m (`adam`); n elements, empty for `sgd`. */
+  m: Float32Array;
+  /** Second moment v (`adam`); n elements, empty otherwise. */
+  v: Float32Array;
+}
+
+/** The hyperparameters of one step, shared by all variables in it. */
+export interface KernelParams {
+  granularity: GranularityCode;
+  base: BaseCode;
+  learningRate: number;
+  gildingRate: number;
+  annealing: number;
+  relativeCrack: boolean;
+  normalizeMean: boolean;
+  phiMin: number;
+  phiMax: number;
+  momentum: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  weightDecay: number;
+  /** Throw (before any variable is changed) instead of skipping a variable with a non-finite gradient. */
+  throwOnNonFinite: boolean;
+  /** The optimizer's step count t, 1 on the first call; Adam's bias correction uses it. */
+  step: number;
+}
+
+/** Filled by the kernel, one slot per variable, so a step allocates nothing. */
+export interface KernelOutput {
+  /** 1 where the variable's step was skipped for a non-finite gradient, else 0. */
+  skipped: Uint8Array;
+  /** Mean |Δϕ| of the variable's pathways in this step (0 when skipped). */
+  meanAbsDeltaPhi: Float64Array;
+}
+
+export interface Kernel {
+  readonly name: 'js' | 'native';
+  step(vars: readonly KernelVariable[], params: KernelParams, out: KernelOutput): void;
+}
+
+/** Thrown under `nonFinite: 'throw'`; nothing of the call has been changed when it is. */
+export class NonFiniteGradientError extends Error {
+  constructor(readonly variableName: string) {
+    super(
+      `kintsugi: the gradient of variable '${variableName}' contains NaN or Infinity; ` +
+        `no variable was changed (nonFinite: 'throw')`,
+    );
+    this.name = 'NonFiniteGradientError';
+  }
+}
+
+/** Number of pathways P of a variable of `size` elements whose last axis is `lastAxis`. */
+export function pathwayCount(granularity: GranularityCode, size: number, lastAxis: number): number {
+  if (granularity === GRANULARITY.weight) return size;
+  if (granularity === GRANULARITY.unit) return lastAxis;
+  return 1;
+}

@@ -1,0 +1,343 @@
+/**
+ * KintsugiOptimizer: a tf.Optimizer whose step is the Kintsugi dual-stream update of
+ * ALGORITHM.md. It validates, reaches tensor memory through `storage`, and hands all variables
+ * of a step to one kernel call; ϕ and the base moments live here as Float32Arrays.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { summarizePhi, PhiSummary } from './inspect';
+import { activeKernel } from './kernel/select';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, pathwayCount } from './kernel/types';
+import { DEFAULT_OPTIONS, KintsugiOptions, ResolvedOptions, resolveOptions, Granularity } from './options';
+import { Access, commitVariables, openVariables } from './storage';
+
+/** tfjs's `{name, tensor}` pair (not exported from tfjs-core's entry point). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+interface VariableState {
+  phi: Float32Array;
+  /** Momentum accumulator (`momentum`) or first moment (`adam`); empty for `sgd`. */
+  m: Float32Array;
+  /** Second moment (`adam`); empty otherwise. */
+  v: Float32Array;
+  skipped: number;
+  meanAbsDeltaPhi: number;
+}
+
+/** State restored by `setWeights`, bound to variables at the next step. */
+interface SavedState {
+  name: string;
+  phi: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export interface VariablePhiStats extends PhiSummary {
+  name: string;
+  granularity: Granularity;
+  /** Mean |Δϕ| over this variable's pathways in its last step: near 0 once ϕ has settled. */
+  meanAbsDeltaPhi: number;
+  /** Steps of this variable skipped for a non-finite gradient. */
+  skippedSteps: number;
+}
+
+export interface PhiStats {
+  /** The optimizer's step count. */
+  iterations: number;
+  /** Variable-steps skipped for non-finite gradients, over all variables. */
+  skippedSteps: number;
+  variables: VariablePhiStats[];
+}
+
+export interface StorageStats {
+  /** Variable-steps updated in the backend's own memory. */
+  inPlace: number;
+  /** Variable-steps whose buffer was shared, so θ was copied and assigned back. */
+  copy: number;
+  /** Variable-steps on the generic `dataSync`/`assign` path. */
+  generic: number;
+}
+
+const MOMENT_SUFFIX = { sgd: [], momentum: ['momentum'], adam: ['m', 'v'] } as const;
+
+function lastAxis(shape: readonly number[]): number {
+  return shape.length === 0 ? 1 : shape[shape.length - 1];
+}
+
+export class KintsugiOptimizer extends tf.Optimizer {
+  static className = 'Kintsugi';
+
+  private readonly options: ResolvedOptions;
+  private readonly state = new Map<string, VariableState>();
+  /** Restored by setWeights and not yet bound; a bound entry becomes null, keeping positions. */
+  private pending: Array<SavedState | null> = [];
+  private exported: tf.Tensor[] = [];
+  private skippedTotal = 0;
+  private readonly storageCounts: StorageStats = { inPlace: 0, copy: 0, generic: 0 };
+  private out = { skipped: new Uint8Array(16), meanAbsDeltaPhi: new Float64Array(16) };
+
+  constructor(options: KintsugiOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+  }
+
+  applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    const entries = Array.isArray(variableGradients)
+      ? variableGradients.map((e) => [e.name, e.tensor] as const)
+      : Object.entries(variableGradients);
+    const variables: tf.Variable[] = [];
+    const grads: tf.Tensor[] = [];
+    for (const [name, grad] of entries) {
+      if (grad == null) continue;
+      variables.push(this.checkedVariable(name, grad));
+      grads.push(grad);
+    }
+    const o = this.options;
+    const granularity = GRANULARITY[o.granularity];
+    const states = variables.map((v, i) => this.stateFor(v, i, granularity));
+    const opened = openVariables(variables, grads, o.storage);
+    const kvars: KernelVariable[] = opened.map((op, i) => ({
+      name: variables[i].name,
+      theta: op.theta,
+      grad: op.grad,
+      phi: states[i].phi,
+      m: states[i].m,
+      v: states[i].v,
+    }));
+    const out = this.outputFor(kvars.length);
+    activeKernel().step(kvars, this.kernelParams(), out);
+    commitVariables(variables, opened, out.skipped);
+    states.forEach((s, i) => {
+      s.meanAbsDeltaPhi = out.meanAbsDeltaPhi[i];
+      s.skipped += out.skipped[i];
+      this.skippedTotal += out.skipped[i];
+      this.countAccess(opened[i].access);
+    });
+    this.incrementIterations();
+  }
+
+  /** A copy of the value weights ϕ of one variable (by name or the variable itself). */
+  valueWeights(nameOrVariable: string | tf.Variable): Float32Array {
+    const name = typeof nameOrVariable === 'string' ? nameOrVariable : nameOrVariable.name;
+    const s = this.state.get(name);
+    if (s == null) {
+      const known = [...this.state.keys()];
+      throw new RangeError(
+        `kintsugi: no value weights for variable '${name}'` +
+          (known.length ? `; known variables: ${known.join(', ')}` : '; the optimizer has not stepped yet'),
+      );
+    }
+    return s.phi.slice();
+  }
+
+  /** Per-variable summaries of ϕ, the last step's mean |Δϕ|, and the non-finite skip count. */
+  phiStats(options: { top?: number } = {}): PhiStats {
+    const top = options.top ?? 5;
+    if (!Number.isInteger(top) || top < 0) {
+      throw new RangeError(`kintsugi: phiStats option 'top' must be a non-negative integer; got ${top}`);
+    }
+    return {
+      iterations: this.iterations,
+      skippedSteps: this.skippedTotal,
+      variables: [...this.state].map(([name, s]) => ({
+        name,
+        granularity: this.options.granularity,
+        ...summarizePhi(s.phi, top),
+        meanAbsDeltaPhi: s.meanAbsDeltaPhi,
+        skippedSteps: s.skipped,
+      })),
+    };
+  }
+
+  /** How the variables' memory was reached, counted per variable-step. */
+  storageStats(): StorageStats {
+    return { ...this.storageCounts };
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    const { storage: _storage, ...config } = this.options;
+    return { ...config };
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>,
+    config: tf.serialization.ConfigDict,
+  ): T {
+    // tfjs-layers adds keys of its own (customObjects) when it deserializes; keep only ours.
+    const options = Object.fromEntries(Object.entries(config).filter(([key]) => key in DEFAULT_OPTIONS));
+    return new cls(options);
+  }
+
+  /**
+   * Iteration count, then every ϕ, then the base moments, in tfjs's positional convention
+   * (`<variable>/phi`, `<variable>/m` and `<variable>/v` for adam, `<variable>/momentum`).
+   * The tensors are snapshots owned by the optimizer until the next getWeights() or dispose().
+   */
+  override async getWeights(): Promise<NamedTensor[]> {
+    tf.dispose(this.exported);
+    const saved = this.savedStates();
+    const named: NamedTensor[] = [await this.saveIterations()];
+    named.push(...saved.map((s) => ({ name: `${s.name}/phi`, tensor: tf.tensor1d(s.phi) })));
+    const suffixes = MOMENT_SUFFIX[this.options.base];
+    suffixes.forEach((suffix, k) => {
+      named.push(...saved.map((s) => ({ name: `${s.name}/${suffix}`, tensor: tf.tensor1d(k === 0 ? s.m : s.v) })));
+    });
+    this.exported = named.map((w) => w.tensor);
+    return named;
+  }
+
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    const rest = await this.extractIterations(weightValues);
+    const streams = 1 + MOMENT_SUFFIX[this.options.base].length;
+    if (rest.length % streams !== 0) {
+      throw new RangeError(
+        `kintsugi: setWeights expected the iteration count then ${streams} tensors per variable ` +
+          `(base '${this.options.base}'); got ${rest.length} tensors after the count`,
+      );
+    }
+    const count = rest.length / streams;
+    const saved: SavedState[] = [];
+    for (let i = 0; i < count; i++) {
+      const phiEntry = rest[i];
+      const name = stripSuffix(phiEntry.name, 'phi');
+      if (name == null) {
+        throw new RangeError(`kintsugi: setWeights expected a '<variable>/phi' tensor at position ${i + 1}; got '${phiEntry.name}'`);
+      }
+      const [mEntry, vEntry] = [rest[count + i], rest[2 * count + i]];
+      const m = mEntry ? await this.readSaved(mEntry, name, MOMENT_SUFFIX[this.options.base][0] ?? 'm') : new Float32Array(0);
+      const v = vEntry ? await this.readSaved(vEntry, name, 'v') : new Float32Array(0);
+      saved.push({ name, phi: await this.readSaved(phiEntry, name, 'phi'), m, v });
+    }
+    this.state.clear();
+    this.pending = saved;
+  }
+
+  override dispose(): void {
+    tf.dispose(this.exported);
+    this.exported = [];
+    this.state.clear();
+    this.pending = [];
+    super.dispose();
+  }
+
+  private checkedVariable(name: string, grad: tf.Tensor): tf.Variable {
+    const variable = tf.engine().registeredVariables[name];
+    if (variable == null) {
+      throw new RangeError(`kintsugi: gradient given for '${name}', which is not a registered variable`);
+    }
+    if (!(grad instanceof tf.Tensor)) {
+      throw new TypeError(`kintsugi: the gradient of variable '${name}' is not a tf.Tensor`);
+    }
+    if (grad.isDisposed) {
+      throw new TypeError(`kintsugi: the gradient of variable '${name}' is disposed`);
+    }
+    if (variable.dtype !== 'float32' || grad.dtype !== 'float32') {
+      throw new TypeError(
+        `kintsugi: variable '${name}' and its gradient must be float32; got variable ${variable.dtype}, gradient ${grad.dtype}`,
+      );
+    }
+    if (!tf.util.arraysEqual(variable.shape, grad.shape)) {
+      throw new RangeError(
+        `kintsugi: the gradient of variable '${name}' has shape [${grad.shape}], but the variable has shape [${variable.shape}]`,
+      );
+    }
+    return variable;
+  }
+
+  /** The variable's state: existing, restored by setWeights (by name, else by position), or new. */
+  private stateFor(variable: tf.Variable, position: number, granularity: number): VariableState {
+    const existing = this.state.get(variable.name);
+    if (existing) return existing;
+    const P = pathwayCount(granularity as 0 | 1 | 2, variable.size, lastAxis(variable.shape));
+    const momentLength = this.options.base === 'sgd' ? 0 : variable.size;
+    let restored = this.pending.find((s) => s?.name === variable.name) ?? null;
+    if (restored == null) {
+      const candidate = this.pending[position];
+      if (candidate && candidate.phi.length === P && candidate.m.length === momentLength) restored = candidate;
+    }
+    if (restored) {
+      this.pending[this.pending.indexOf(restored)] = null;
+      if (restored.phi.length !== P || restored.m.length !== momentLength) {
+        throw new RangeError(
+          `kintsugi: saved state of '${restored.name}' (${restored.phi.length} value weights, ${restored.m.length} moments) ` +
+            `does not fit variable '${variable.name}' of shape [${variable.shape}] (${P} value weights, ${momentLength} moments)`,
+        );
+      }
+    }
+    const state: VariableState = {
+      phi: restored?.phi ?? new Float32Array(P).fill(1),
+      m: restored?.m ?? new Float32Array(momentLength),
+      v: restored?.v ?? new Float32Array(this.options.base === 'adam' ? variable.size : 0),
+      skipped: 0,
+      meanAbsDeltaPhi: 0,
+    };
+    this.state.set(variable.name, state);
+    return state;
+  }
+
+  private savedStates(): SavedState[] {
+    const bound = [...this.state].map(([name, s]) => ({ name, phi: s.phi, m: s.m, v: s.v }));
+    return [...bound, ...this.pending.filter((s): s is SavedState => s != null)];
+  }
+
+  private async readSaved(entry: NamedTensor, name: string, suffix: string): Promise<Float32Array> {
+    if (stripSuffix(entry.name, suffix) !== name) {
+      throw new RangeError(
+        `kintsugi: setWeights expected '${name}/${suffix}' at this position; got '${entry.name}'`,
+      );
+    }
+    if (entry.tensor.dtype !== 'float32') {
+      throw new TypeError(`kintsugi: setWeights: '${entry.name}' must be float32; got ${entry.tensor.dtype}`);
+    }
+    return Float32Array.from(await entry.tensor.data());
+  }
+
+  private kernelParams(): KernelParams {
+    const o = this.options;
+    return {
+      granularity: GRANULARITY[o.granularity],
+      base: BASE[o.base],
+      learningRate: o.learningRate,
+      gildingRate: o.gildingRate,
+      annealing: o.annealing,
+      relativeCrack: o.crack === 'relative',
+      normalizeMean: o.normalize === 'mean',
+      phiMin: o.phiMin,
+      phiMax: o.phiMax,
+      momentum: o.momentum,
+      beta1: o.beta1,
+      beta2: o.beta2,
+      epsilon: o.epsilon,
+      weightDecay: o.weightDecay,
+      throwOnNonFinite: o.nonFinite === 'throw',
+      step: this.iterations + 1,
+    };
+  }
+
+  private outputFor(count: number) {
+    if (this.out.skipped.length < count) {
+      this.out = { skipped: new Uint8Array(count), meanAbsDeltaPhi: new Float64Array(count) };
+    }
+    return this.out;
+  }
+
+  private countAccess(access: Access): void {
+    if (access === 'in-place') this.storageCounts.inPlace++;
+    else if (access === 'copy') this.storageCounts.copy++;
+    else this.storageCounts.generic++;
+  }
+}
+
+/** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */
+function stripSuffix(name: string, suffix: string): string | null {
+  return name.endsWith(`/${suffix}`) ? name.slice(0, -suffix.length - 1) : null;
+}
+
+tf.serialization.registerClass(KintsugiOptimizer);
+
+/** `kintsugi(options)`: a new KintsugiOptimizer, the way `tf.train.adam(...)` makes an Adam. */
+export function kintsugi(options: KintsugiOptions = {}): KintsugiOptimizer {
+  return new KintsugiOptimizer(options);
+}

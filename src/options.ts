@@ -1,0 +1,172 @@
+/**
+ * The optimizer's options: their types, defaults and validation.
+ *
+ * Every option is checked once, at construction; a bad one throws an error that names the
+ * option, the value given and what is allowed, so a typo never trains silently with a default.
+ */
+
+export type Crack = 'absolute' | 'relative';
+export type Granularity = 'weight' | 'unit' | 'layer';
+export type Normalize = 'mean' | 'none';
+export type Base = 'sgd' | 'momentum' | 'adam';
+export type NonFinitePolicy = 'skip' | 'throw';
+/** How θ and g are reached: `auto` works in place where the backend allows it; `copy` always goes
+ * through `dataSync()` and `assign` (the path tfjs-node, webgl and unknown backends take). */
+export type StorageMode = 'auto' | 'copy';
+
+export interface KintsugiOptions {
+  /** α, the step size. Default 0.001. */
+  learningRate?: number;
+  /** β, how fast a pathway's value weight ϕ grows with its crack. Default 0.01. */
+  gildingRate?: number;
+  /** What the crack measures: the mean |gradient| of a pathway (`absolute`), or that divided by
+   * the mean crack of its group (`relative`, scale-free). Default `relative`. */
+  crack?: Crack;
+  /** γ: gilded pathways gild more slowly (`a = max(0, 1 − γϕ)`). Default 0 (off). */
+  annealing?: number;
+  /** Which elements share one ϕ: each element, each output unit (last axis), or each variable. Default `unit`. */
+  granularity?: Granularity;
+  /** `mean` keeps the mean ϕ of each group at 1 (Σϕ = P); `none` lets it grow. Default `mean`. */
+  normalize?: Normalize;
+  /** Lower bound of ϕ after normalization. Default 0. */
+  phiMin?: number;
+  /** Upper bound of ϕ after normalization. Default 10. */
+  phiMax?: number;
+  /** The base direction the value weights scale. Default `adam`. */
+  base?: Base;
+  /** μ for `base: 'momentum'`. Default 0.9. */
+  momentum?: number;
+  /** β1 for `base: 'adam'`. Default 0.9. */
+  beta1?: number;
+  /** β2 for `base: 'adam'`. Default 0.999. */
+  beta2?: number;
+  /** ε for `base: 'adam'`. Default 1e-7 (as `tf.train.adam` on float32 backends). */
+  epsilon?: number;
+  /** λ, decoupled (AdamW-style) weight decay. Default 0. */
+  weightDecay?: number;
+  /** What a NaN or ±Inf gradient does: skip that variable's step (counted), or throw. Default `skip`. */
+  nonFinite?: NonFinitePolicy;
+  /** How the optimizer reaches tensor memory. Default `auto` (or `KINTSUGI_STORAGE` if set). */
+  storage?: StorageMode;
+}
+
+export type ResolvedOptions = Required<KintsugiOptions>;
+
+export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
+  learningRate: 0.001,
+  gildingRate: 0.01,
+  crack: 'relative',
+  annealing: 0,
+  granularity: 'unit',
+  normalize: 'mean',
+  phiMin: 0,
+  phiMax: 10,
+  base: 'adam',
+  momentum: 0.9,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-7,
+  weightDecay: 0,
+  nonFinite: 'skip',
+  storage: 'auto',
+});
+
+const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[] } = {
+  crack: ['absolute', 'relative'],
+  granularity: ['weight', 'unit', 'layer'],
+  normalize: ['mean', 'none'],
+  base: ['sgd', 'momentum', 'adam'],
+  nonFinite: ['skip', 'throw'],
+  storage: ['auto', 'copy'],
+};
+
+interface NumberRule {
+  min: number;
+  max: number;
+  minOpen?: boolean;
+  maxOpen?: boolean;
+  allowInfinity?: boolean;
+}
+
+const NUMBERS: { readonly [K in keyof KintsugiOptions]?: NumberRule } = {
+  learningRate: { min: 0, max: Infinity, minOpen: true },
+  gildingRate: { min: 0, max: Infinity },
+  annealing: { min: 0, max: Infinity },
+  phiMin: { min: 0, max: 1 },
+  phiMax: { min: 1, max: Infinity, allowInfinity: true },
+  momentum: { min: 0, max: 1, maxOpen: true },
+  beta1: { min: 0, max: 1, maxOpen: true },
+  beta2: { min: 0, max: 1, maxOpen: true },
+  epsilon: { min: 0, max: Infinity, minOpen: true },
+  weightDecay: { min: 0, max: Infinity },
+};
+
+function describeRange(r: NumberRule): string {
+  const lo = `${r.minOpen ? '(' : '['}${r.min}`;
+  const hi = r.max === Infinity ? 'Infinity)' : `${r.max}${r.maxOpen ? ')' : ']'}`;
+  return `a ${r.allowInfinity ? '' : 'finite '}number in ${lo}, ${hi}`;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
+}
+
+function checkNumber(name: string, value: unknown, r: NumberRule): number {
+  const ok =
+    typeof value === 'number' &&
+    !Number.isNaN(value) &&
+    (Number.isFinite(value) || (r.allowInfinity === true && value === Infinity)) &&
+    (r.minOpen ? value > r.min : value >= r.min) &&
+    (r.maxOpen ? value < r.max : value <= r.max);
+  if (!ok) {
+    throw new RangeError(`kintsugi: option '${name}' must be ${describeRange(r)}; got ${show(value)}`);
+  }
+  return value as number;
+}
+
+function checkChoice(name: string, value: unknown, choices: readonly string[]): string {
+  if (typeof value !== 'string' || !choices.includes(value)) {
+    throw new RangeError(
+      `kintsugi: option '${name}' must be one of ${choices.map((c) => `'${c}'`).join(', ')}; got ${show(value)}`,
+    );
+  }
+  return value;
+}
+
+function storageFromEnv(): StorageMode | undefined {
+  const env = typeof process !== 'undefined' ? process.env.KINTSUGI_STORAGE : undefined;
+  if (env == null || env === '') return undefined;
+  return checkChoice('storage (from KINTSUGI_STORAGE)', env, CHOICES.storage ?? []) as StorageMode;
+}
+
+/** Fills in defaults and checks every option; throws on the first bad one. */
+export function resolveOptions(options: KintsugiOptions | undefined | null): ResolvedOptions {
+  if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw new TypeError(`kintsugi: options must be an object; got ${show(options)}`);
+  }
+  const given: Record<string, unknown> = { ...(options ?? {}) };
+  const known = Object.keys(DEFAULT_OPTIONS);
+  for (const key of Object.keys(given)) {
+    if (!known.includes(key)) {
+      throw new RangeError(`kintsugi: unknown option '${key}'; the options are ${known.join(', ')}`);
+    }
+    if (given[key] === undefined) delete given[key];
+  }
+  const envStorage = storageFromEnv();
+  const merged: Record<string, unknown> = { ...DEFAULT_OPTIONS, ...(envStorage ? { storage: envStorage } : {}), ...given };
+  for (const key of known) {
+    const choices = CHOICES[key as keyof KintsugiOptions];
+    const rule = NUMBERS[key as keyof KintsugiOptions];
+    if (choices) checkChoice(key, merged[key], choices);
+    else if (rule) checkNumber(key, merged[key], rule);
+  }
+  // phiMin ≤ 1 ≤ phiMax by the ranges above, so ϕ ≡ 1 (the start) is always feasible.
+  const resolved = merged as unknown as ResolvedOptions;
+  return resolved;
+}

@@ -3,7 +3,8 @@
  * TensorFlow.js. `kintsugi(options)` is a drop-in replacement for `tf.train.adam(...)`.
  */
 export { KintsugiOptimizer, kintsugi } from './optimizer';
-export type { PhiStats, VariablePhiStats, StorageStats, NamedTensor } from './optimizer';
+export type { PhiStats, VariablePhiStats, ClassPhiStats, StorageStats, NamedTensor } from './optimizer';
+export type { BaseLoss, PerSampleLoss, ClassPathwayOptions } from './class-pathways';
 export type { PhiSummary, GildedPathway } from './inspect';
 export { DEFAULT_OPTIONS } from './options';
 export type { KintsugiOptions, Crack, Granularity, Normalize, Base, NonFinitePolicy, StorageMode } from './options';

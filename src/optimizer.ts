@@ -4,6 +4,15 @@
  * of a step to one kernel call; ϕ and the base moments live here as Float32Arrays.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  BaseLoss,
+  ClassPathwayOptions,
+  ClassState,
+  freshClassState,
+  gildClasses,
+  resolveClassOptions,
+  valueWeightedLossValue,
+} from './class-pathways';
 import { summarizePhi, PhiSummary } from './inspect';
 import { activeKernel } from './kernel/select';
 import { BASE, GRANULARITY, KernelParams, KernelVariable, pathwayCount } from './kernel/types';
@@ -43,12 +52,21 @@ export interface VariablePhiStats extends PhiSummary {
   skippedSteps: number;
 }
 
+export interface ClassPhiStats extends PhiSummary {
+  /** Mean |Δϕ| over the classes in the last training step. */
+  meanAbsDeltaPhi: number;
+  /** The last crack (mean batch loss) seen per class. */
+  crack: number[];
+}
+
 export interface PhiStats {
   /** The optimizer's step count. */
   iterations: number;
   /** Variable-steps skipped for non-finite gradients, over all variables. */
   skippedSteps: number;
   variables: VariablePhiStats[];
+  /** The loss-level stream's class value weights, once `valueWeightedLoss` has trained. */
+  classes: ClassPhiStats | null;
 }
 
 export interface StorageStats {
@@ -59,6 +77,9 @@ export interface StorageStats {
   /** Variable-steps on the generic `dataSync`/`assign` path. */
   generic: number;
 }
+
+/** Weight-name prefix of the loss-level stream's state in getWeights/setWeights. */
+const CLASS_PREFIX = 'kintsugi/classes/';
 
 const MOMENT_SUFFIX = { sgd: [], momentum: ['momentum'], adam: ['m', 'v'] } as const;
 
@@ -77,6 +98,12 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private skippedTotal = 0;
   private readonly storageCounts: StorageStats = { inPlace: 0, copy: 0, generic: 0 };
   private out = { skipped: new Uint8Array(16), meanAbsDeltaPhi: new Float64Array(16) };
+  /** True while `minimize` computes gradients: the only time the class stream may gild. */
+  private inTrainingStep = false;
+  private classState: ClassState | null = null;
+  /** The class stream's gilded ϕ of the current training step, kept once the step succeeds. */
+  private classProposal: (ClassState & { meanAbsDeltaPhi: number }) | null = null;
+  private classDelta = 0;
 
   constructor(options: KintsugiOptions = {}) {
     super();
@@ -107,8 +134,14 @@ export class KintsugiOptimizer extends tf.Optimizer {
       v: states[i].v,
     }));
     const out = this.outputFor(kvars.length);
-    activeKernel().step(kvars, this.kernelParams(), out);
+    try {
+      activeKernel().step(kvars, this.kernelParams(), out);
+    } catch (err) {
+      this.classProposal = null;
+      throw err;
+    }
     commitVariables(variables, opened, out.skipped);
+    this.commitClassProposal();
     states.forEach((s, i) => {
       s.meanAbsDeltaPhi = out.meanAbsDeltaPhi[i];
       s.skipped += out.skipped[i];
@@ -116,6 +149,46 @@ export class KintsugiOptimizer extends tf.Optimizer {
       this.countAccess(opened[i].access);
     });
     this.incrementIterations();
+  }
+
+  override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    this.inTrainingStep = true;
+    try {
+      return super.computeGradients(f, varList);
+    } finally {
+      this.inTrainingStep = false;
+    }
+  }
+
+  /**
+   * The loss-level stream in one line: `model.compile({optimizer, loss: optimizer.valueWeightedLoss()})`.
+   * Each class of the classifier gets a value weight ϕ_c, gilded by that class's mean loss in
+   * each training batch and used to weight it: the loss is (1/C) Σ_c ϕ_c l_c, ϕ held constant.
+   * ϕ moves only in training steps (minimize/fit), never in evaluate, predict or validation.
+   * Its state is saved and restored with the optimizer's weights.
+   */
+  valueWeightedLoss(
+    base: BaseLoss = 'binaryCrossentropy',
+    options: ClassPathwayOptions = {},
+  ): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    if (typeof base !== 'function' && base !== 'binaryCrossentropy' && base !== 'categoricalCrossentropy') {
+      throw new RangeError(
+        `kintsugi: valueWeightedLoss base must be 'binaryCrossentropy', 'categoricalCrossentropy' or a per-sample loss function; got ${JSON.stringify(base)}`,
+      );
+    }
+    const resolved = resolveClassOptions(options);
+    return (yTrue, yPred) =>
+      valueWeightedLossValue(base, yTrue, yPred, (classes, readBatch) => {
+        if (this.classState == null || this.classState.phi.length !== classes) this.classState = freshClassState(classes);
+        if (!this.inTrainingStep) return this.classState.phi;
+        this.classProposal = gildClasses(this.classState, readBatch(), resolved);
+        return this.classProposal.phi;
+      });
+  }
+
+  /** A copy of the class value weights of the loss-level stream, or null before it has run. */
+  classValueWeights(): Float32Array | null {
+    return this.classState ? this.classState.phi.slice() : null;
   }
 
   /** A copy of the value weights ϕ of one variable (by name or the variable itself). */
@@ -148,6 +221,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
         meanAbsDeltaPhi: s.meanAbsDeltaPhi,
         skippedSteps: s.skipped,
       })),
+      classes: this.classState
+        ? { ...summarizePhi(this.classState.phi, top), meanAbsDeltaPhi: this.classDelta, crack: Array.from(this.classState.crack) }
+        : null,
     };
   }
 
@@ -184,12 +260,18 @@ export class KintsugiOptimizer extends tf.Optimizer {
     suffixes.forEach((suffix, k) => {
       named.push(...saved.map((s) => ({ name: `${s.name}/${suffix}`, tensor: tf.tensor1d(k === 0 ? s.m : s.v) })));
     });
+    if (this.classState) {
+      named.push({ name: `${CLASS_PREFIX}phi`, tensor: tf.tensor1d(this.classState.phi) });
+      named.push({ name: `${CLASS_PREFIX}crack`, tensor: tf.tensor1d(this.classState.crack) });
+    }
     this.exported = named.map((w) => w.tensor);
     return named;
   }
 
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    const rest = await this.extractIterations(weightValues);
+    const all = await this.extractIterations(weightValues);
+    const classEntries = all.filter((w) => w.name.startsWith(CLASS_PREFIX));
+    const rest = all.filter((w) => !w.name.startsWith(CLASS_PREFIX));
     const streams = 1 + MOMENT_SUFFIX[this.options.base].length;
     if (rest.length % streams !== 0) {
       throw new RangeError(
@@ -212,6 +294,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
     }
     this.state.clear();
     this.pending = saved;
+    this.classState = await this.readClassState(classEntries);
+    this.classProposal = null;
   }
 
   override dispose(): void {
@@ -219,6 +303,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.exported = [];
     this.state.clear();
     this.pending = [];
+    this.classState = null;
+    this.classProposal = null;
     super.dispose();
   }
 
@@ -280,6 +366,24 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private savedStates(): SavedState[] {
     const bound = [...this.state].map(([name, s]) => ({ name, phi: s.phi, m: s.m, v: s.v }));
     return [...bound, ...this.pending.filter((s): s is SavedState => s != null)];
+  }
+
+  private async readClassState(entries: NamedTensor[]): Promise<ClassState | null> {
+    if (entries.length === 0) return null;
+    const phi = entries.find((w) => w.name === `${CLASS_PREFIX}phi`);
+    const crack = entries.find((w) => w.name === `${CLASS_PREFIX}crack`);
+    if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size) {
+      throw new RangeError(`kintsugi: setWeights needs both '${CLASS_PREFIX}phi' and '${CLASS_PREFIX}crack' of one length`);
+    }
+    return { phi: Float32Array.from(await phi.tensor.data()), crack: Float32Array.from(await crack.tensor.data()) };
+  }
+
+  private commitClassProposal(): void {
+    if (this.classProposal == null) return;
+    const { meanAbsDeltaPhi, ...state } = this.classProposal;
+    this.classState = state;
+    this.classDelta = meanAbsDeltaPhi;
+    this.classProposal = null;
   }
 
   private async readSaved(entry: NamedTensor, name: string, suffix: string): Promise<Float32Array> {

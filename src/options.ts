@@ -80,7 +80,7 @@ const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[] } = {
   storage: ['auto', 'copy'],
 };
 
-interface NumberRule {
+export interface NumberRule {
   min: number;
   max: number;
   minOpen?: boolean;
@@ -88,7 +88,9 @@ interface NumberRule {
   allowInfinity?: boolean;
 }
 
-const NUMBERS: { readonly [K in keyof KintsugiOptions]?: NumberRule } = {
+type NumericOption = 'learningRate' | 'gildingRate' | 'annealing' | 'phiMin' | 'phiMax' | 'momentum' | 'beta1' | 'beta2' | 'epsilon' | 'weightDecay';
+
+export const NUMBER_RULES: { readonly [K in NumericOption]: NumberRule } = {
   learningRate: { min: 0, max: Infinity, minOpen: true },
   gildingRate: { min: 0, max: Infinity },
   annealing: { min: 0, max: Infinity },
@@ -117,7 +119,7 @@ function show(value: unknown): string {
   }
 }
 
-function checkNumber(name: string, value: unknown, r: NumberRule): number {
+export function checkNumber(name: string, value: unknown, r: NumberRule): number {
   const ok =
     typeof value === 'number' &&
     !Number.isNaN(value) &&
@@ -130,7 +132,7 @@ function checkNumber(name: string, value: unknown, r: NumberRule): number {
   return value as number;
 }
 
-function checkChoice(name: string, value: unknown, choices: readonly string[]): string {
+export function checkChoice(name: string, value: unknown, choices: readonly string[]): string {
   if (typeof value !== 'string' || !choices.includes(value)) {
     throw new RangeError(
       `kintsugi: option '${name}' must be one of ${choices.map((c) => `'${c}'`).join(', ')}; got ${show(value)}`,
@@ -162,7 +164,7 @@ export function resolveOptions(options: KintsugiOptions | undefined | null): Res
   const merged: Record<string, unknown> = { ...DEFAULT_OPTIONS, ...(envStorage ? { storage: envStorage } : {}), ...given };
   for (const key of known) {
     const choices = CHOICES[key as keyof KintsugiOptions];
-    const rule = NUMBERS[key as keyof KintsugiOptions];
+    const rule = NUMBER_RULES[key as NumericOption];
     if (choices) checkChoice(key, merged[key], choices);
     else if (rule) checkNumber(key, merged[key], rule);
   }

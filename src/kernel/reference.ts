@@ -53,7 +53,7 @@ function cracksOf(v: KernelVariable, granularity: number, out: Float64Array): vo
 }
 
 /** `crack: relative`: divide each crack by the group's mean crack; all-zero stays zero. */
-function makeRelative(cracks: Float64Array, P: number): void {
+export function makeRelative(cracks: Float64Array, P: number): void {
   let s = 0;
   for (let q = 0; q < P; q++) s += cracks[q];
   if (!(s > 0)) return;
@@ -65,7 +65,12 @@ function makeRelative(cracks: Float64Array, P: number): void {
  * Steps 2 and 3 on one normalization group: gild, normalize, clamp. `cracks` holds the group's
  * cracks on entry and is overwritten. Returns the mean |Δϕ|.
  */
-function gildGroup(phi: Float32Array, cracks: Float64Array, P: number, p: KernelParams): number {
+export function gildGroup(
+  phi: Float32Array,
+  cracks: Float64Array,
+  P: number,
+  p: Pick<KernelParams, 'annealing' | 'gildingRate' | 'normalizeMean' | 'phiMin' | 'phiMax'>,
+): number {
   let sumHat = 0;
   for (let q = 0; q < P; q++) {
     const a = Math.max(0, 1 - p.annealing * phi[q]);

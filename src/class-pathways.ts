@@ -1,0 +1,146 @@
+/**
+ * The loss-level stream (ALGORITHM.md, last section): one value weight per class of a classifier.
+ * A class's crack is the mean loss of the batch's samples of that class; ϕ is gilded, normalized
+ * and clamped exactly as the parameter stream's ϕ is, and the parameters descend
+ * (1/C) Σ_c ϕ_c l_c with ϕ held constant.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { gildGroup, makeRelative } from './kernel/reference';
+import { checkChoice, checkNumber, Crack, Normalize, NUMBER_RULES } from './options';
+
+/** A per-sample loss: returns one value per sample (trailing axes are averaged). */
+export type PerSampleLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+export type BaseLoss = 'binaryCrossentropy' | 'categoricalCrossentropy' | PerSampleLoss;
+
+export interface ClassPathwayOptions {
+  /** β of the class stream. Default 0.05. */
+  gildingRate?: number;
+  /** `relative` (default): class losses divided by their mean, so β is scale-free. */
+  crack?: Crack;
+  /** γ, as in the parameter stream. Default 0. */
+  annealing?: number;
+  /** `mean` (default) keeps the mean class ϕ at 1. */
+  normalize?: Normalize;
+  /** Box for ϕ after normalization. Defaults 0.1 and 10. */
+  phiMin?: number;
+  phiMax?: number;
+  /** A class absent from a batch: `keep` its last crack (default), or give it crack `zero` (the seeds' literal rule). */
+  absentClass?: 'keep' | 'zero';
+}
+
+export type ResolvedClassOptions = Required<ClassPathwayOptions>;
+
+const CLASS_DEFAULTS: ResolvedClassOptions = {
+  gildingRate: 0.05,
+  crack: 'relative',
+  annealing: 0,
+  normalize: 'mean',
+  phiMin: 0.1,
+  phiMax: 10,
+  absentClass: 'keep',
+};
+
+export function resolveClassOptions(options: ClassPathwayOptions = {}): ResolvedClassOptions {
+  const known = Object.keys(CLASS_DEFAULTS);
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new RangeError(`kintsugi: unknown valueWeightedLoss option '${key}'; the options are ${known.join(', ')}`);
+    }
+  }
+  const o = { ...CLASS_DEFAULTS, ...stripUndefined(options) };
+  checkNumber('gildingRate', o.gildingRate, NUMBER_RULES.gildingRate);
+  checkNumber('annealing', o.annealing, NUMBER_RULES.annealing);
+  checkNumber('phiMin', o.phiMin, NUMBER_RULES.phiMin);
+  checkNumber('phiMax', o.phiMax, NUMBER_RULES.phiMax);
+  checkChoice('crack', o.crack, ['absolute', 'relative']);
+  checkChoice('normalize', o.normalize, ['mean', 'none']);
+  checkChoice('absentClass', o.absentClass, ['keep', 'zero']);
+  return o;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Class value weights and the last crack seen per class. */
+export interface ClassState {
+  phi: Float32Array;
+  crack: Float32Array;
+}
+
+/** Per-sample loss of the named built-ins, as tfjs-layers defines them (clipped probabilities). */
+function perSampleLoss(base: BaseLoss, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
+  if (typeof base === 'function') return base(yTrue, yPred);
+  const eps = 1e-7;
+  const p = tf.clipByValue(yPred, eps, 1 - eps);
+  if (base === 'binaryCrossentropy') {
+    const ll = tf.add(tf.mul(yTrue, tf.log(p)), tf.mul(tf.sub(1, yTrue), tf.log(tf.sub(1, p))));
+    return tf.neg(tf.mean(ll, -1));
+  }
+  return tf.neg(tf.sum(tf.mul(yTrue, tf.log(p)), -1));
+}
+
+/** Class of each sample: y ≥ 0.5 for a single output, else the arg-max of a one-hot row. */
+function classOf(yTrue: tf.Tensor): { index: tf.Tensor1D; classes: number } {
+  const last = yTrue.rank === 0 ? 1 : yTrue.shape[yTrue.rank - 1];
+  const batch = yTrue.shape[0] ?? 1;
+  if (yTrue.rank <= 1 || last === 1) {
+    return { index: tf.cast(tf.greaterEqual(tf.reshape(yTrue, [batch]), 0.5), 'int32') as tf.Tensor1D, classes: 2 };
+  }
+  return { index: tf.argMax(tf.reshape(yTrue, [batch, last]), -1) as tf.Tensor1D, classes: last };
+}
+
+/**
+ * The value-weighted loss. During a training step (`gild` returns a proposal) the class cracks
+ * of this batch gild ϕ first and the returned loss uses the gilded ϕ; otherwise (evaluate,
+ * validation, predict-time metrics) ϕ is only read.
+ */
+export function valueWeightedLossValue(
+  base: BaseLoss,
+  yTrue: tf.Tensor,
+  yPred: tf.Tensor,
+  phiFor: (classes: number, cracks: () => { losses: Float32Array; counts: Float32Array }) => Float32Array,
+): tf.Scalar {
+  return tf.tidy(() => {
+    const batch = yTrue.shape[0] ?? 1;
+    const losses = tf.mean(tf.reshape(perSampleLoss(base, yTrue, yPred), [batch, -1]), 1);
+    const { index, classes } = classOf(yTrue);
+    const mask = tf.cast(tf.oneHot(index, classes), 'float32');
+    const counts = tf.sum(mask, 0);
+    const classLoss = tf.div(tf.reshape(tf.matMul(tf.reshape(losses, [1, batch]), mask), [classes]), tf.maximum(counts, 1));
+    const phi = phiFor(classes, () => ({
+      losses: classLoss.dataSync() as Float32Array,
+      counts: counts.dataSync() as Float32Array,
+    }));
+    return tf.div(tf.sum(tf.mul(tf.tensor1d(phi), classLoss)), classes) as tf.Scalar;
+  });
+}
+
+/** Gilds a copy of `state` with one batch's class losses; returns the proposed next state. */
+export function gildClasses(
+  state: ClassState,
+  batch: { losses: Float32Array; counts: Float32Array },
+  o: ResolvedClassOptions,
+): ClassState & { meanAbsDeltaPhi: number } {
+  const C = state.phi.length;
+  const crack = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const present = batch.counts[c] > 0;
+    crack[c] = present ? batch.losses[c] : o.absentClass === 'keep' ? state.crack[c] : 0;
+  }
+  const cracks = Float64Array.from(crack);
+  if (o.crack === 'relative') makeRelative(cracks, C);
+  const phi = state.phi.slice();
+  const meanAbsDeltaPhi = gildGroup(phi, cracks, C, {
+    annealing: o.annealing,
+    gildingRate: o.gildingRate,
+    normalizeMean: o.normalize === 'mean',
+    phiMin: o.phiMin,
+    phiMax: o.phiMax,
+  });
+  return { phi, crack, meanAbsDeltaPhi };
+}
+
+export function freshClassState(classes: number): ClassState {
+  return { phi: new Float32Array(classes).fill(1), crack: new Float32Array(classes) };
+}

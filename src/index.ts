@@ -13,3 +13,5 @@ export type { KernelInfo } from './kernel/select';
 export { referenceKernel } from './kernel/reference';
 export { NonFiniteGradientError, GRANULARITY, BASE } from './kernel/types';
 export type { Kernel, KernelVariable, KernelParams, KernelOutput } from './kernel/types';
+export { PhiRecorder, phiReport } from './report/phi-report';
+export type { PhiReportOptions, FirstLayer } from './report/phi-report';

@@ -44,6 +44,7 @@ export function summarizePhi(phi: Float32Array, topK: number): PhiSummary {
 /** The k largest ϕ with their indices; ties keep the lower index first. */
 export function topPathways(phi: Float32Array, k: number): GildedPathway[] {
   const best: GildedPathway[] = [];
+  if (k <= 0) return best;
   for (let q = 0; q < phi.length; q++) {
     if (best.length < k || phi[q] > best[best.length - 1].phi) {
       let at = best.length;

@@ -90,6 +90,14 @@ function lastAxis(shape: readonly number[]): number {
 export class KintsugiOptimizer extends tf.Optimizer {
   static className = 'Kintsugi';
 
+  /**
+   * tf.Optimizer answers `instanceof` by duck typing, and subclasses inherit that, so without
+   * this any tfjs optimizer would pass `x instanceof KintsugiOptimizer`.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   private readonly options: ResolvedOptions;
   private readonly state = new Map<string, VariableState>();
   /** Restored by setWeights and not yet bound; a bound entry becomes null, keeping positions. */

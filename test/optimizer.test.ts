@@ -175,6 +175,12 @@ describe('save and load', () => {
     loaded.dispose();
   });
 
+  it('instanceof KintsugiOptimizer is true only for Kintsugi optimizers, and tf.Optimizer still recognizes it', () => {
+    expect(tf.train.adam(0.1) instanceof KintsugiOptimizer).toBe(false);
+    expect(kintsugi() instanceof KintsugiOptimizer).toBe(true);
+    expect(kintsugi() instanceof tf.Optimizer).toBe(true);
+  });
+
   it('getConfig/fromConfig round-trips and the class is registered as Kintsugi', () => {
     const opt = kintsugi({ learningRate: 0.003, gildingRate: 0.2, granularity: 'layer', base: 'momentum', nonFinite: 'throw' });
     const config = opt.getConfig();

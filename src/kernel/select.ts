@@ -1,7 +1,8 @@
 /**
  * Chooses the kernel once per process: the native addon when a binary fits, else the reference
- * kernel, and says which and why (`kernelInfo()`).
+ * kernel, and says which and why (`kernelInfo()`). Falling back prints one line, once.
  */
+import { loadNativeKernel } from './native';
 import { referenceKernel } from './reference';
 import type { Kernel } from './types';
 
@@ -30,16 +31,23 @@ function select(): Selection {
   if (forced != null && forced !== '' && forced !== 'js' && forced !== 'native') {
     throw new RangeError(`kintsugi: KINTSUGI_KERNEL must be 'js' or 'native'; got ${JSON.stringify(forced)}`);
   }
-  return {
-    kernel: referenceKernel,
-    info: {
-      kernel: 'js',
-      reason:
-        forced === 'js'
-          ? 'KINTSUGI_KERNEL=js forces the TypeScript reference kernel'
-          : 'this version ships only the TypeScript reference kernel',
-    },
-  };
+  if (forced === 'js') {
+    return { kernel: referenceKernel, info: { kernel: 'js', reason: 'KINTSUGI_KERNEL=js forces the TypeScript reference kernel' } };
+  }
+  const native = loadNativeKernel();
+  if (!('error' in native)) {
+    const { isa, threads, addonVersion } = native.info;
+    return {
+      kernel: native.kernel,
+      info: { kernel: 'native', reason: `native addon ${addonVersion} loaded; ${isa} kernels, ${threads} threads`, isa, threads, addonVersion },
+    };
+  }
+  if (forced === 'native') {
+    throw new Error(`kintsugi: KINTSUGI_KERNEL=native but ${native.error}`);
+  }
+  const reason = `${native.error}; the TypeScript reference kernel runs instead`;
+  console.warn(`kintsugi-optimizer: ${reason}`);
+  return { kernel: referenceKernel, info: { kernel: 'js', reason } };
 }
 
 /** The kernel every optimizer of this process uses. */

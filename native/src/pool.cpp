@@ -1,0 +1,135 @@
+#include "pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kintsugi/runtime.h"
+
+namespace kintsugi {
+namespace {
+
+// Memory bandwidth, not arithmetic, bounds the step; beyond a few cores more threads only add
+// wake-up cost, so the default stops at 8.
+constexpr int kDefaultMaxThreads = 8;
+constexpr int kMaxThreads = 256;
+
+int defaultThreads() {
+  const char* env = std::getenv("KINTSUGI_THREADS");
+  if (env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1) return int(std::min<long>(n, kMaxThreads));
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return std::max(1, std::min<int>(hw == 0 ? 1 : int(hw), kDefaultMaxThreads));
+}
+
+class Pool {
+ public:
+  explicit Pool(int threads) { start(threads); }
+
+  int threads() const { return int(workers_.size()) + 1; }
+
+  void resize(int threads) {
+    std::lock_guard<std::mutex> call(callMutex_);
+    stop();
+    start(threads);
+  }
+
+  void run(size_t count, const std::function<void(size_t)>& task) {
+    std::lock_guard<std::mutex> call(callMutex_);
+    if (workers_.empty() || count <= 1) {
+      for (size_t i = 0; i < count; i++) task(i);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      task_ = &task;
+      count_ = count;
+      next_.store(0);
+      busy_ = workers_.size();
+      generation_++;
+    }
+    wake_.notify_all();
+    drain();
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return busy_ == 0; });
+    task_ = nullptr;
+  }
+
+ private:
+  void start(int threads) {
+    quit_ = false;
+    // A new worker must not mistake the generation of an earlier run for work.
+    const uint64_t now = generation_;
+    for (int i = 1; i < threads; i++) workers_.emplace_back([this, now] { work(now); });
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      quit_ = true;
+      generation_++;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  void drain() {
+    for (size_t i = next_.fetch_add(1); i < count_; i = next_.fetch_add(1)) (*task_)(i);
+  }
+
+  void work(uint64_t seen) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (quit_) return;
+      }
+      drain();
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        busy_--;
+      }
+      done_.notify_one();
+    }
+  }
+
+  std::mutex callMutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  const std::function<void(size_t)>* task_ = nullptr;
+  size_t count_ = 0;
+  std::atomic<size_t> next_{0};
+  size_t busy_ = 0;
+  uint64_t generation_ = 0;
+  bool quit_ = false;
+};
+
+// Never destroyed: at process exit the sleeping workers simply end with the process, instead of
+// a static destructor joining threads while Node may still be tearing down.
+Pool& pool() {
+  static Pool* p = new Pool(defaultThreads());
+  return *p;
+}
+
+}  // namespace
+
+void parallelFor(size_t count, const std::function<void(size_t)>& task) { pool().run(count, task); }
+
+int threadCount() { return pool().threads(); }
+
+int setThreadCount(int n) {
+  pool().resize(std::max(1, std::min(n, kMaxThreads)));
+  return pool().threads();
+}
+
+}  // namespace kintsugi

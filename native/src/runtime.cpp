@@ -1,0 +1,111 @@
+// Instruction-set choice: the best kernel this CPU can run, capped by KINTSUGI_ISA.
+#include <atomic>
+#include <cstdlib>
+#include <string>
+
+#include "cpu_features.h"
+#include "kintsugi/runtime.h"
+#include "table.h"
+
+namespace kintsugi {
+namespace {
+
+const CpuFeatures& cpu() {
+  static const CpuFeatures f = probeCpu();
+  return f;
+}
+
+// Order of preference, worst first; a cap keeps everything up to and including it.
+int rank(Isa isa) { return isa == Isa::Scalar ? 0 : isa == Isa::Avx512 ? 2 : 1; }
+
+Isa best(Isa cap) {
+  Isa chosen = Isa::Scalar;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
+    if (isaAvailable(isa) && rank(isa) <= rank(cap)) chosen = isa;
+  return chosen;
+}
+
+// The AVX-512 kernel has not yet run on AVX-512 hardware (the development machines lack it and
+// qemu cannot emulate it), so automatic dispatch stops at AVX2; KINTSUGI_ISA=avx512 opts in.
+constexpr Isa kDefaultCap = Isa::Avx2;
+
+Isa fromEnvironment() {
+  const char* env = std::getenv("KINTSUGI_ISA");
+  Isa cap = kDefaultCap;
+  if (env != nullptr && *env != '\0' && !parseIsa(env, &cap)) cap = kDefaultCap;
+  if (cap == Isa::Neon) cap = Isa::Avx2;  // NEON ranks with AVX2: the verified best of each architecture
+  return best(cap);
+}
+
+std::atomic<int>& current() {
+  static std::atomic<int> isa{int(fromEnvironment())};
+  return isa;
+}
+
+}  // namespace
+
+const char* isaName(Isa isa) {
+  switch (isa) {
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
+    default: return "scalar";
+  }
+}
+
+bool parseIsa(const std::string& name, Isa* out) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    if (name == isaName(isa)) {
+      *out = isa;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isaAvailable(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx2: return cpu().avx2Fma;
+    case Isa::Avx512: return cpu().avx512f;
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return cpu().neon;
+#endif
+    default: return false;
+  }
+}
+
+std::string availableIsas() {
+  std::string s;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+    if (!isaAvailable(isa)) continue;
+    if (!s.empty()) s += ',';
+    s += isaName(isa);
+  }
+  return s;
+}
+
+Isa currentIsa() { return Isa(current().load()); }
+
+Isa capIsa(Isa cap) {
+  const Isa chosen = best(cap == Isa::Neon ? Isa::Avx512 : cap);
+  current().store(int(chosen));
+  return chosen;
+}
+
+const KernelTable& activeTable() {
+  switch (currentIsa()) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::Avx2: return avx2Table();
+    case Isa::Avx512: return avx512Table();
+#endif
+#if defined(__aarch64__)
+    case Isa::Neon: return neonTable();
+#endif
+    default: return scalarTable();
+  }
+}
+
+}  // namespace kintsugi

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# What a user gets from the registry: `npm pack` (which builds the prebuild through prepack), then
+# `npm install <tarball> --ignore-scripts` into an empty folder, then load it with no compiler on
+# the PATH. The native kernel must come from prebuilds/, and it must agree with the reference.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+tarball=$(npm pack --silent --pack-destination "$tmp" | tail -1)
+echo "pack-check: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
+listing=$(tar -tzf "$tmp/$tarball")
+grep -q 'package/prebuilds/linux-x64/.*\.node' <<<"$listing" || { echo "pack-check: no linux-x64 prebuild in the tarball"; exit 1; }
+
+mkdir "$tmp/app"
+cd "$tmp/app"
+npm init -y >/dev/null
+tfjs_version=$(node -p "require('$root/node_modules/@tensorflow/tfjs-core/package.json').version")
+npm install "$tmp/$tarball" "@tensorflow/tfjs@$tfjs_version" \
+  --ignore-scripts --no-audit --no-fund --prefer-offline >/dev/null
+[ ! -d node_modules/kintsugi-optimizer/build ] || { echo "pack-check: a build/ folder was installed"; exit 1; }
+
+# A PATH holding node alone: no cc, c++, make, python or node-gyp to fall back on.
+mkdir "$tmp/bin"
+ln -s "$(command -v node)" "$tmp/bin/node"
+PATH="$tmp/bin" node -e "
+const tf = require('@tensorflow/tfjs');
+tf.env().set('PROD', true);
+const k = require('kintsugi-optimizer');
+const info = k.kernelInfo();
+console.log('pack-check: kernelInfo', JSON.stringify(info));
+if (info.kernel !== 'native') { console.error('pack-check: the native kernel did not load from the prebuild'); process.exit(1); }
+(async () => {
+  await tf.setBackend('cpu');
+  const w = tf.variable(tf.tensor2d([[0.5, -0.3, 0.2], [0.1, 0.4, -0.6]]), true, 'w');
+  const x = tf.tensor2d([[1, 2], [3, 4]]);
+  const opt = k.kintsugi({ learningRate: 0.05, gildingRate: 0.3 });
+  for (let i = 0; i < 5; i++) opt.minimize(() => tf.sum(tf.square(tf.matMul(x, w))));
+  // The same 5 steps through the reference kernel, on plain arrays.
+  const theta = Float32Array.from([0.5, -0.3, 0.2, 0.1, 0.4, -0.6]);
+  const vars = [{ name: 'w', theta, grad: new Float32Array(6), phi: new Float32Array(3).fill(1), m: new Float32Array(6), v: new Float32Array(6) }];
+  const out = { skipped: new Uint8Array(1), meanAbsDeltaPhi: new Float64Array(1) };
+  for (let t = 1; t <= 5; t++) {
+    const g = tf.tidy(() => tf.grad((ww) => tf.sum(tf.square(tf.matMul(x, ww))))(tf.tensor2d(theta, [2, 3])));
+    vars[0].grad.set(g.dataSync()); g.dispose();
+    k.referenceKernel.step(vars, { granularity: 1, base: 2, learningRate: 0.05, gildingRate: 0.3, annealing: 0, relativeCrack: true,
+      normalizeMean: true, phiMin: 0, phiMax: 10, momentum: 0.9, beta1: 0.9, beta2: 0.999, epsilon: 1e-7, weightDecay: 0,
+      throwOnNonFinite: false, step: t }, out);
+  }
+  const got = w.dataSync();
+  const worst = Math.max(...Array.from(got, (v, i) => Math.abs(v - theta[i]) / Math.max(1e-3, Math.abs(theta[i]))));
+  console.log('pack-check: 5 steps native vs reference, worst relative difference', worst.toExponential(2));
+  if (!(worst < 1e-4)) process.exit(1);
+})().catch((e) => { console.error(e); process.exit(1); });
+"
+echo "pack-check: passed"

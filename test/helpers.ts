@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { expect } from 'vitest';
+import { createRng } from '../src/data/synthetic-fraud';
 
 export { tf };
 
@@ -14,17 +15,8 @@ export async function useBackend(name: BackendName): Promise<void> {
   if (!ok || tf.getBackend() !== name) throw new Error(`could not switch to the ${name} backend`);
 }
 
-/** A deterministic pseudo-random stream (mulberry32), so tests never depend on Math.random. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The package's seeded generator (mulberry32), so tests never depend on Math.random. */
+export const rng = createRng;
 
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);

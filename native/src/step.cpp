@@ -23,12 +23,27 @@ struct Range {
   size_t var, begin, end;
 };
 
-void runTasks(size_t count, size_t elements, const std::function<void(size_t)>& task) {
+// Runs task(t) for every range t. Consecutive small ranges are handed to the pool together, about
+// kChunk elements of work per pool task: a pool task costs microseconds, so 200 variables of a few
+// thousand elements ran slower on two threads than on one. Each range still writes only its own
+// result slot, so grouping changes no bits.
+void runTasks(const std::vector<Range>& ranges, size_t elements, const std::function<size_t(const Range&)>& work,
+              const std::function<void(size_t)>& task) {
+  const size_t count = ranges.size();
   if (elements < kSerialBelow) {
     for (size_t i = 0; i < count; i++) task(i);
-  } else {
-    parallelFor(count, task);
+    return;
   }
+  std::vector<size_t> starts;
+  size_t pending = kChunk;
+  for (size_t i = 0; i < count; i++) {
+    if (pending >= kChunk) starts.push_back(i), pending = 0;
+    pending += work(ranges[i]);
+  }
+  starts.push_back(count);
+  parallelFor(starts.size() - 1, [&](size_t g) {
+    for (size_t i = starts[g]; i < starts[g + 1]; i++) task(i);
+  });
 }
 
 void addChunks(std::vector<Range>& out, size_t var, size_t n, size_t chunk) {
@@ -107,7 +122,11 @@ long step(const Variable* vars, size_t count, const Params& p, uint8_t* skipped,
   }
   std::vector<Sums> chunkSums(unit ? 0 : pre.size());
   std::vector<double> unitCracks(unitOffset[count]);
-  runTasks(pre.size(), elements, [&](size_t t) {
+  const auto preWork = [&](const Range& r) {
+    const Variable& v = vars[r.var];
+    return unit ? (r.end - r.begin) * (v.P > 0 ? v.n / v.P : 0) : r.end - r.begin;
+  };
+  runTasks(pre, elements, preWork, [&](size_t t) {
     const Range& r = pre[t];
     const Variable& v = vars[r.var];
     if (unit) {
@@ -223,7 +242,7 @@ long step(const Variable* vars, size_t count, const Params& p, uint8_t* skipped,
     addChunks(work, i, vars[i].n, kChunk);
   }
   std::vector<double> moved(work.size());
-  runTasks(work.size(), elements, [&](size_t t) {
+  runTasks(work, elements, [](const Range& r) { return r.end - r.begin; }, [&](size_t t) {
     const Range& r = work[t];
     moved[t] = kernel.fused(args[r.var], r.begin, r.end);
   });

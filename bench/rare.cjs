@@ -5,7 +5,8 @@
 //
 //   npm run bench:rare                                   # built-in: synthetic fraud + breast cancer
 //   npm run bench:rare -- --data my.csv --label is_fraud [--positive M] [--drop id,time]
-//                         [--seeds 5] [--epochs 20] [--methods adam,kintsugi-unit] [--out DIR] [--quick]
+//                         [--seeds 5] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR] [--quick]
+//                         [--gilding 0.003,0.03,0.3]   (adds Kintsugi variants at each gilding rate β)
 const fs = require('node:fs');
 const path = require('node:path');
 const tf = require('@tensorflow/tfjs');
@@ -30,6 +31,7 @@ function parseArgs(argv) {
     else if (a === '--seeds') args.seeds = positiveInt(a, next());
     else if (a === '--epochs') args.epochs = positiveInt(a, next());
     else if (a === '--methods') args.methods = next().split(',').filter(Boolean);
+    else if (a === '--gilding') args.gilding = next().split(',').map((g) => positiveNumber(a, g));
     else if (a === '--out') args.out = next();
     else if (a === '--quick') args.quick = true;
     else if (a === '--help' || a === '-h') args.help = true;
@@ -38,6 +40,12 @@ function parseArgs(argv) {
   if (args.data && !args.label) throw new Error('--data needs --label NAME (the 0/1 label column)');
   if (args.quick) Object.assign(args, { seeds: Math.min(args.seeds, 2), epochs: Math.min(args.epochs, 3) });
   return args;
+}
+
+function positiveNumber(flag, s) {
+  const n = Number(s);
+  if (!(n >= 0) || !Number.isFinite(n)) throw new Error(`${flag} takes non-negative numbers; got ${s}`);
+  return n;
 }
 
 function positiveInt(flag, s) {
@@ -110,6 +118,20 @@ function seededShuffle(a, seed) {
     [a[i], a[j]] = [a[j], a[i]];
   }
   return a;
+}
+
+/** `--gilding`: the parameter stream (unit) and the class stream, each at every β given. */
+function addGildingSweep(rates) {
+  const names = [];
+  for (const beta of rates) {
+    METHODS[`kintsugi unit β=${beta}`] = () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'unit', gildingRate: beta }), loss: 'binaryCrossentropy' });
+    METHODS[`kintsugi loss-level β=${beta}`] = () => {
+      const optimizer = k.kintsugi({ learningRate: LR, gildingRate: 0 });
+      return { optimizer, loss: optimizer.valueWeightedLoss('binaryCrossentropy', { gildingRate: beta }) };
+    };
+    names.push(`kintsugi unit β=${beta}`, `kintsugi loss-level β=${beta}`);
+  }
+  return names;
 }
 
 function meanStd(xs) {
@@ -198,7 +220,8 @@ async function main() {
     return;
   }
   await tf.setBackend('cpu');
-  const methods = args.methods ?? Object.keys(METHODS);
+  const sweep = args.gilding ? addGildingSweep(args.gilding) : [];
+  const methods = args.methods ?? (sweep.length ? ['adam', 'adam + classWeight', ...sweep] : Object.keys(METHODS));
   for (const m of methods) if (!METHODS[m]) throw new Error(`unknown method '${m}'; methods: ${Object.keys(METHODS).join(', ')}`);
   const sets = datasets(args);
   fs.mkdirSync(args.out, { recursive: true });

@@ -99,6 +99,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 
   private readonly options: ResolvedOptions;
+  /** The options as the kernel takes them; only `step` changes between calls. */
+  private readonly params: KernelParams;
   private readonly state = new Map<string, VariableState>();
   /** Restored by setWeights and not yet bound; a bound entry becomes null, keeping positions. */
   private pending: Array<SavedState | null> = [];
@@ -116,6 +118,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   constructor(options: KintsugiOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.params = kernelParamsOf(this.options);
   }
 
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
@@ -129,10 +132,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
       variables.push(this.checkedVariable(name, grad));
       grads.push(grad);
     }
-    const o = this.options;
-    const granularity = GRANULARITY[o.granularity];
-    const states = variables.map((v, i) => this.stateFor(v, i, granularity));
-    const opened = openVariables(variables, grads, o.storage);
+    const states = variables.map((v, i) => this.stateFor(v, i));
+    const opened = openVariables(variables, grads, this.options.storage);
     const kvars: KernelVariable[] = opened.map((op, i) => ({
       name: variables[i].name,
       theta: op.theta,
@@ -142,8 +143,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
       v: states[i].v,
     }));
     const out = this.outputFor(kvars.length);
+    this.params.step = this.iterations + 1;
     try {
-      activeKernel().step(kvars, this.kernelParams(), out);
+      activeKernel().step(kvars, this.params, out);
     } catch (err) {
       this.classProposal = null;
       throw err;
@@ -341,10 +343,10 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 
   /** The variable's state: existing, restored by setWeights (by name, else by position), or new. */
-  private stateFor(variable: tf.Variable, position: number, granularity: number): VariableState {
+  private stateFor(variable: tf.Variable, position: number): VariableState {
     const existing = this.state.get(variable.name);
     if (existing) return existing;
-    const P = pathwayCount(granularity as 0 | 1 | 2, variable.size, lastAxis(variable.shape));
+    const P = pathwayCount(this.params.granularity, variable.size, lastAxis(variable.shape));
     const momentLength = this.options.base === 'sgd' ? 0 : variable.size;
     let restored = this.pending.find((s) => s?.name === variable.name) ?? null;
     if (restored == null) {
@@ -406,28 +408,6 @@ export class KintsugiOptimizer extends tf.Optimizer {
     return Float32Array.from(await entry.tensor.data());
   }
 
-  private kernelParams(): KernelParams {
-    const o = this.options;
-    return {
-      granularity: GRANULARITY[o.granularity],
-      base: BASE[o.base],
-      learningRate: o.learningRate,
-      gildingRate: o.gildingRate,
-      annealing: o.annealing,
-      relativeCrack: o.crack === 'relative',
-      normalizeMean: o.normalize === 'mean',
-      phiMin: o.phiMin,
-      phiMax: o.phiMax,
-      momentum: o.momentum,
-      beta1: o.beta1,
-      beta2: o.beta2,
-      epsilon: o.epsilon,
-      weightDecay: o.weightDecay,
-      throwOnNonFinite: o.nonFinite === 'throw',
-      step: this.iterations + 1,
-    };
-  }
-
   private outputFor(count: number) {
     if (this.out.skipped.length < count) {
       this.out = { skipped: new Uint8Array(count), meanAbsDeltaPhi: new Float64Array(count) };
@@ -440,6 +420,28 @@ export class KintsugiOptimizer extends tf.Optimizer {
     else if (access === 'copy') this.storageCounts.copy++;
     else this.storageCounts.generic++;
   }
+}
+
+/** The resolved options in the kernel's terms (numeric codes and booleans). */
+function kernelParamsOf(o: ResolvedOptions): KernelParams {
+  return {
+    granularity: GRANULARITY[o.granularity],
+    base: BASE[o.base],
+    learningRate: o.learningRate,
+    gildingRate: o.gildingRate,
+    annealing: o.annealing,
+    relativeCrack: o.crack === 'relative',
+    normalizeMean: o.normalize === 'mean',
+    phiMin: o.phiMin,
+    phiMax: o.phiMax,
+    momentum: o.momentum,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    epsilon: o.epsilon,
+    weightDecay: o.weightDecay,
+    throwOnNonFinite: o.nonFinite === 'throw',
+    step: 1,
+  };
 }
 
 /** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */

@@ -32,24 +32,6 @@ export function uniqueName(base: string): string {
   return `${base}_${counter}`;
 }
 
-/** Element-wise |a − b| ≤ rtol · max(|a|, |b|, floor). */
-export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 1e-5, floor = 1e-3): void {
-  expect(actual.length).toBe(expected.length);
-  let worst = 0;
-  let at = -1;
-  for (let i = 0; i < actual.length; i++) {
-    const scale = Math.max(Math.abs(actual[i]), Math.abs(expected[i]), floor);
-    const err = Math.abs(actual[i] - expected[i]) / scale;
-    if (!(err <= worst)) {
-      worst = err;
-      at = i;
-    }
-  }
-  if (!(worst <= rtol)) {
-    throw new Error(`arrays differ at ${at}: ${actual[at]} vs ${expected[at]} (relative error ${worst} > ${rtol})`);
-  }
-}
-
 /** A small MLP as raw variables, and its loss on fixed data: the shape of a real training step. */
 export function smallMlp(prefix: string, seed = 7) {
   const inDim = 5;

@@ -5,8 +5,10 @@
 //
 //   npm run bench:rare                                   # built-in: synthetic fraud + breast cancer
 //   npm run bench:rare -- --data my.csv --label is_fraud [--positive M] [--drop id,time]
-//                         [--seeds 5] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR] [--quick]
+//                         [--seeds 10] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR] [--quick]
 //                         [--gilding 0.003,0.03,0.3]   (adds Kintsugi variants at each gilding rate β)
+//                         [--study]    (the method variants tried for docs/rare-events.md, into bench/results/rare-study)
+//                         [--only synthetic|cancer]    (one of the built-in data sets)
 const fs = require('node:fs');
 const path = require('node:path');
 const tf = require('@tensorflow/tfjs');
@@ -17,7 +19,7 @@ tf.env().set('PROD', true);
 const BREAST_CANCER = path.join(__dirname, '..', 'data', 'breast_cancer.csv');
 
 function parseArgs(argv) {
-  const args = { seeds: 5, epochs: 20, out: path.join(__dirname, 'results', 'rare'), quick: false, drop: [] };
+  const args = { seeds: 10, epochs: 20, out: path.join(__dirname, 'results', 'rare'), quick: false, drop: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -34,10 +36,13 @@ function parseArgs(argv) {
     else if (a === '--gilding') args.gilding = next().split(',').map((g) => positiveNumber(a, g));
     else if (a === '--out') args.out = next();
     else if (a === '--quick') args.quick = true;
+    else if (a === '--study') args.study = true;
+    else if (a === '--only') args.only = next();
     else if (a === '--help' || a === '-h') args.help = true;
     else throw new Error(`unknown argument ${a} (see --help)`);
   }
   if (args.data && !args.label) throw new Error('--data needs --label NAME (the 0/1 label column)');
+  if (args.study && !argv.includes('--out')) args.out = path.join(__dirname, 'results', 'rare-study');
   if (args.quick) Object.assign(args, { seeds: Math.min(args.seeds, 2), epochs: Math.min(args.epochs, 3) });
   return args;
 }
@@ -62,11 +67,15 @@ function datasets(args) {
   }
   const fraud = k.syntheticFraud({ n: args.quick ? 4000 : 10000, seed: 1 });
   const cancer = k.parseCsv(fs.readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
-  return [
+  const sets = [
     { name: 'synthetic fraud', ...fraud, rows: fraud.y.length, cols: fraud.featureNames.length, subsample: null },
     // Malignant (label 1) subsampled to 5% of rows, per seed, to make it a rare event.
     { name: 'breast cancer (5% malignant)', ...cancer, subsample: 0.05 },
   ];
+  if (!args.only) return sets;
+  const picked = sets.filter((d) => d.name.includes(args.only));
+  if (picked.length === 0) throw new Error(`--only ${args.only} matches no built-in data set (${sets.map((d) => d.name).join('; ')})`);
+  return picked;
 }
 
 /** Rows → tensors for one split. */
@@ -108,6 +117,34 @@ const METHODS = {
     const optimizer = k.kintsugi({ learningRate: LR, granularity: 'unit' });
     return { optimizer, loss: optimizer.valueWeightedLoss() };
   },
+};
+
+/** Loss-level stream with these class options, the parameter stream off. */
+function lossLevel(classOptions, optimizerOptions = { gildingRate: 0 }) {
+  return () => {
+    const optimizer = k.kintsugi({ learningRate: LR, ...optimizerOptions });
+    return { optimizer, loss: optimizer.valueWeightedLoss('binaryCrossentropy', classOptions) };
+  };
+}
+
+/**
+ * `--study`: the variants tried to make Kintsugi win (docs/rare-events.md). Each changes one
+ * thing the seeds leave open: granularity, crack measure, constraint, what ϕ ≡ 1 means.
+ */
+const STUDY = {
+  // Control: mean normalization keeps the mean step, but is a faster-moving Kintsugi only a larger learning rate?
+  'adam lr×3 (control)': () => ({ optimizer: tf.train.adam(3 * LR), loss: 'binaryCrossentropy' }),
+  'adam lr÷3 (control)': () => ({ optimizer: tf.train.adam(LR / 3), loss: 'binaryCrossentropy' }),
+  'kintsugi unit β=1': () => ({ optimizer: k.kintsugi({ learningRate: LR, gildingRate: 1 }), loss: 'binaryCrossentropy' }),
+  'kintsugi layer': () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'layer' }), loss: 'binaryCrossentropy' }),
+  'kintsugi unit absolute crack': () => ({ optimizer: k.kintsugi({ learningRate: LR, crack: 'absolute', gildingRate: 100 }), loss: 'binaryCrossentropy' }),
+  'kintsugi unit no normalization': () => ({ optimizer: k.kintsugi({ learningRate: LR, normalize: 'none', annealing: 0.5 }), loss: 'binaryCrossentropy' }),
+  'loss-level β=0 (balancing alone)': lossLevel({ gildingRate: 0 }),
+  'loss-level absent class zero': lossLevel({ absentClass: 'zero' }),
+  'loss-level absolute crack': lossLevel({ crack: 'absolute' }),
+  'loss-level frequency': lossLevel({ weighting: 'frequency' }),
+  'loss-level frequency β=0.2': lossLevel({ weighting: 'frequency', gildingRate: 0.2 }),
+  'loss-level frequency + unit': lossLevel({ weighting: 'frequency' }, { granularity: 'unit' }),
 };
 
 function seededShuffle(a, seed) {
@@ -172,18 +209,27 @@ async function runOne(ds, method, seed, args) {
   const recorder = spec.optimizer instanceof k.KintsugiOptimizer ? new k.PhiRecorder(spec.optimizer) : null;
   const xt = tf.tensor2d(train.x, [n, ds.cols]);
   const yt = tf.tensor2d(train.y, [n, 1]);
+  const xe = tf.tensor2d(test.x, [test.y.length, ds.cols]);
+  // Test AP after every epoch, so one run also shows how fast each method learns the rare class.
+  const apByEpoch = [];
+  const probe = {
+    onEpochEnd: async () => {
+      const p = model.predict(xe);
+      apByEpoch.push(k.averagePrecision(test.y, await p.data()));
+      p.dispose();
+    },
+  };
   await model.fit(xt, yt, {
     epochs: args.epochs,
     batchSize: 64,
     shuffle: false,
     verbose: 0,
     ...(spec.fit ?? {}),
-    ...(recorder ? { callbacks: recorder } : {}),
+    callbacks: recorder ? [recorder, probe] : [probe],
   });
-  const xe = tf.tensor2d(test.x, [test.y.length, ds.cols]);
   const pred = model.predict(xe);
   const scores = await pred.data();
-  const result = { scores: Float32Array.from(scores), labels: test.y, ...scoreOf(test.y, scores) };
+  const result = { scores: Float32Array.from(scores), labels: test.y, apByEpoch, ...scoreOf(test.y, scores) };
   if (recorder && seed === 1) {
     const first = model.layers[0].getWeights()[0];
     result.report = k.phiReport(spec.optimizer, {
@@ -205,6 +251,25 @@ async function runOne(ds, method, seed, args) {
   return result;
 }
 
+/** Mean ± std of every metric per method, and AP paired against Adam's on the same seeds. */
+function summarize(dataset, perMethod) {
+  const adam = perMethod.get('adam');
+  return [...perMethod].map(([name, perSeed]) => {
+    const summary = { name, dataset };
+    for (const key of ['ap', 'rocAuc', 'recallAtPrecision50', 'recallAtFpr1', 'bestF1']) summary[key] = meanStd(perSeed.map((r) => r[key]));
+    summary.apByEpoch = perSeed[0].apByEpoch.map((_, e) => meanStd(perSeed.map((r) => r.apByEpoch[e])));
+    if (adam) {
+      const deltas = perSeed.map((r, i) => r.ap - adam[i].ap);
+      summary.apVsAdam = { ...meanStd(deltas), wins: deltas.filter((d) => d > 0).length };
+    }
+    return summary;
+  });
+}
+
+function fmtSigned(s) {
+  return Number.isFinite(s.mean) ? `${s.mean >= 0 ? '+' : '−'}${Math.abs(s.mean).toFixed(3)} ± ${s.std.toFixed(3)}` : 'n/a';
+}
+
 function fmt(s) {
   return Number.isFinite(s.mean) ? `${s.mean.toFixed(3)} ± ${s.std.toFixed(3)}` : 'n/a';
 }
@@ -221,7 +286,9 @@ async function main() {
   }
   await tf.setBackend('cpu');
   const sweep = args.gilding ? addGildingSweep(args.gilding) : [];
-  const methods = args.methods ?? (sweep.length ? ['adam', 'adam + classWeight', ...sweep] : Object.keys(METHODS));
+  const defaults = Object.keys(METHODS).filter((m) => !sweep.includes(m));
+  if (args.study) Object.assign(METHODS, STUDY);
+  const methods = args.methods ?? (sweep.length ? ['adam', 'adam + classWeight', ...sweep] : args.study ? ['adam', 'adam + classWeight', ...Object.keys(STUDY)] : defaults);
   for (const m of methods) if (!METHODS[m]) throw new Error(`unknown method '${m}'; methods: ${Object.keys(METHODS).join(', ')}`);
   const sets = datasets(args);
   fs.mkdirSync(args.out, { recursive: true });
@@ -233,7 +300,7 @@ async function main() {
 
   for (const ds of sets) {
     const curves = [];
-    const rows = [];
+    const perMethod = new Map();
     let prevalence = NaN;
     for (const method of methods) {
       const perSeed = [];
@@ -247,17 +314,28 @@ async function main() {
         console.log(`[${done}/${total}] ${ds.name} · ${method} · seed ${seed}: AP ${r.ap.toFixed(3)} (${((Date.now() - t0) / 1000).toFixed(1)} s, ~${eta.toFixed(0)} s left)`);
         if (r.report) fs.writeFileSync(path.join(args.out, `phi-report-${slug(ds.name)}-${slug(method)}.html`), r.report);
       }
-      const summary = { name: method, dataset: ds.name };
-      for (const key of ['ap', 'rocAuc', 'recallAtPrecision50', 'recallAtFpr1', 'bestF1']) summary[key] = meanStd(perSeed.map((r) => r[key]));
-      out.methods.push(summary);
-      rows.push(summary);
+      perMethod.set(method, perSeed);
       const pr = k.precisionRecallCurve(perSeed[0].labels, perSeed[0].scores);
       curves.push({ name: method, points: pr.recall.map((r, i) => [r, pr.precision[i]]) });
     }
+    const rows = summarize(ds.name, perMethod);
+    out.methods.push(...rows);
     out.datasets.push({ name: ds.name, rows: ds.y.length, features: ds.cols, testPrevalence: prevalence });
     md.push(`## ${ds.name}`, '', `Test prevalence ${(100 * prevalence).toFixed(2)}%, so a random ranker's AP is ${prevalence.toFixed(3)}.`, '');
-    md.push('| method | AP | ROC-AUC | recall @ precision 0.5 | recall @ FPR 1% | best F1 |', '| --- | --- | --- | --- | --- | --- |');
-    for (const r of rows) md.push(`| ${r.name} | ${fmt(r.ap)} | ${fmt(r.rocAuc)} | ${fmt(r.recallAtPrecision50)} | ${fmt(r.recallAtFpr1)} | ${fmt(r.bestF1)} |`);
+    const paired = perMethod.has('adam');
+    if (paired) md.push('ΔAP is paired: each seed\'s AP minus Adam\'s on the same split and batches; "wins" counts the seeds where the method beat Adam.', '');
+    md.push(
+      `| method | AP |${paired ? ' ΔAP vs Adam | wins |' : ''} ROC-AUC | recall @ precision 0.5 | recall @ FPR 1% | best F1 |`,
+      `| --- | --- |${paired ? ' --- | --- |' : ''} --- | --- | --- | --- |`,
+    );
+    for (const r of rows) {
+      const vs = paired ? ` ${r.name === 'adam' ? '–' : fmtSigned(r.apVsAdam)} | ${r.name === 'adam' ? '–' : `${r.apVsAdam.wins}/${r.apVsAdam.n}`} |` : '';
+      md.push(`| ${r.name} | ${fmt(r.ap)} |${vs} ${fmt(r.rocAuc)} | ${fmt(r.recallAtPrecision50)} | ${fmt(r.recallAtFpr1)} | ${fmt(r.bestF1)} |`);
+    }
+    md.push('');
+    const marks = [1, 2, 5, 10, 20, 50, 100].filter((e) => e < args.epochs).concat(args.epochs);
+    md.push('Test AP after each training budget (epochs):', '', `| method | ${marks.map((e) => `${e}`).join(' | ')} |`, `| --- |${marks.map(() => ' --- |').join('')}`);
+    for (const r of rows) md.push(`| ${r.name} | ${marks.map((e) => fmt(r.apByEpoch[e - 1])).join(' | ')} |`);
     md.push('');
     const svg = k.lineChart({
       title: `Precision-recall, ${ds.name} (seed 1)`,
@@ -270,10 +348,20 @@ async function main() {
       width: 720,
     });
     fs.writeFileSync(path.join(args.out, `pr-${slug(ds.name)}.svg`), svg);
+    const budget = k.lineChart({
+      title: `Test AP after each epoch, ${ds.name} (mean of ${args.seeds} seeds)`,
+      xLabel: 'epoch',
+      yLabel: 'average precision',
+      series: rows.map((r) => ({ name: r.name, points: r.apByEpoch.map((a, e) => [e + 1, a.mean]) })),
+      hLines: [{ y: prevalence, label: 'random' }],
+      yRange: [0, 1],
+      width: 720,
+    });
+    fs.writeFileSync(path.join(args.out, `ap-by-epoch-${slug(ds.name)}.svg`), budget);
   }
   fs.writeFileSync(path.join(args.out, 'results.json'), JSON.stringify(out, null, 2));
   fs.writeFileSync(path.join(args.out, 'results.md'), md.join('\n'));
-  console.log(`\n${md.join('\n')}\nwrote ${args.out}/results.json, results.md, pr-*.svg, phi-report-*.html in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  console.log(`\n${md.join('\n')}\nwrote ${args.out}/results.json, results.md, pr-*.svg, ap-by-epoch-*.svg, phi-report-*.html in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
 main().catch((err) => {

@@ -2,7 +2,8 @@
  * The loss-level stream (ALGORITHM.md, last section): one value weight per class of a classifier.
  * A class's crack is the mean loss of the batch's samples of that class; ϕ is gilded, normalized
  * and clamped exactly as the parameter stream's ϕ is, and the parameters descend
- * (1/C) Σ_c ϕ_c l_c with ϕ held constant.
+ * Σ_c w_c ϕ_c l_c with ϕ held constant: w_c = 1/C (`weighting: 'balanced'`) or the class's share
+ * of the batch (`weighting: 'frequency'`, which is the plain mean loss while ϕ ≡ 1).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gildGroup, makeRelative } from './kernel/reference';
@@ -26,7 +27,15 @@ export interface ClassPathwayOptions {
   phiMax?: number;
   /** A class absent from a batch: `keep` its last crack (default), or give it crack `zero` (the seeds' literal rule). */
   absentClass?: 'keep' | 'zero';
+  /**
+   * What ϕ ≡ 1 means. `balanced` (default): every class's mean loss counts equally, as with
+   * inverse-frequency class weights. `frequency`: each class counts with its share of the batch,
+   * so the stream starts from the plain mean loss and only gilding moves weight to a class.
+   */
+  weighting?: Weighting;
 }
+
+export type Weighting = 'balanced' | 'frequency';
 
 export type ResolvedClassOptions = Required<ClassPathwayOptions>;
 
@@ -38,6 +47,7 @@ const CLASS_DEFAULTS: ResolvedClassOptions = {
   phiMin: 0.1,
   phiMax: 10,
   absentClass: 'keep',
+  weighting: 'balanced',
 };
 
 export function resolveClassOptions(options: ClassPathwayOptions = {}): ResolvedClassOptions {
@@ -55,6 +65,7 @@ export function resolveClassOptions(options: ClassPathwayOptions = {}): Resolved
   checkChoice('crack', o.crack, ['absolute', 'relative']);
   checkChoice('normalize', o.normalize, ['mean', 'none']);
   checkChoice('absentClass', o.absentClass, ['keep', 'zero']);
+  checkChoice('weighting', o.weighting, ['balanced', 'frequency']);
   return o;
 }
 
@@ -100,6 +111,7 @@ export function valueWeightedLossValue(
   yTrue: tf.Tensor,
   yPred: tf.Tensor,
   phiFor: (classes: number, cracks: () => { losses: Float32Array; counts: Float32Array }) => Float32Array,
+  weighting: Weighting = 'balanced',
 ): tf.Scalar {
   return tf.tidy(() => {
     const batch = yTrue.shape[0] ?? 1;
@@ -112,7 +124,8 @@ export function valueWeightedLossValue(
       losses: classLoss.dataSync() as Float32Array,
       counts: counts.dataSync() as Float32Array,
     }));
-    return tf.div(tf.sum(tf.mul(tf.tensor1d(phi), classLoss)), classes) as tf.Scalar;
+    const share = weighting === 'balanced' ? tf.scalar(1 / classes) : tf.div(counts, batch);
+    return tf.sum(tf.mul(tf.mul(tf.tensor1d(phi), share), classLoss)) as tf.Scalar;
   });
 }
 

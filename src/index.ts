@@ -4,7 +4,7 @@
  */
 export { KintsugiOptimizer, kintsugi } from './optimizer';
 export type { PhiStats, VariablePhiStats, ClassPhiStats, StorageStats, NamedTensor } from './optimizer';
-export type { BaseLoss, PerSampleLoss, ClassPathwayOptions } from './class-pathways';
+export type { BaseLoss, PerSampleLoss, ClassPathwayOptions, Weighting } from './class-pathways';
 export type { PhiSummary, GildedPathway } from './inspect';
 export { DEFAULT_OPTIONS } from './options';
 export type { KintsugiOptions, Crack, Granularity, Normalize, Base, NonFinitePolicy, StorageMode } from './options';

@@ -117,10 +117,11 @@ export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<nu
     const tp = c.tp[k] as number;
     const fp = c.fp[k] as number;
     // Groups that add no positive add no recall, so they add nothing (and cannot divide by zero).
-    if (tp > prevTp) ap += ((tp - prevTp) / c.positives) * (tp / (tp + fp));
+    if (tp > prevTp) ap += (tp - prevTp) * (tp / (tp + fp));
     prevTp = tp;
   }
-  return ap;
+  // One division at the end: a perfect ranking sums P ones, so it gives exactly 1, not 1 + ε.
+  return ap / c.positives;
 }
 
 /**

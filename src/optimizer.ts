@@ -173,7 +173,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /**
    * The loss-level stream in one line: `model.compile({optimizer, loss: optimizer.valueWeightedLoss()})`.
    * Each class of the classifier gets a value weight ϕ_c, gilded by that class's mean loss in
-   * each training batch and used to weight it: the loss is (1/C) Σ_c ϕ_c l_c, ϕ held constant.
+   * each training batch and used to weight it: the loss is (1/C) Σ_c ϕ_c l_c, ϕ held constant
+   * (with `weighting: 'frequency'`, Σ_c (n_c/n) ϕ_c l_c: the plain mean loss while ϕ ≡ 1).
    * ϕ moves only in training steps (minimize/fit), never in evaluate, predict or validation.
    * Its state is saved and restored with the optimizer's weights.
    */
@@ -193,7 +194,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
         if (!this.inTrainingStep) return this.classState.phi;
         this.classProposal = gildClasses(this.classState, readBatch(), resolved);
         return this.classProposal.phi;
-      });
+      }, resolved.weighting);
   }
 
   /** A copy of the class value weights of the loss-level stream, or null before it has run. */

@@ -100,5 +100,29 @@ describe('valueWeightedLoss', () => {
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { gildingRate: -1 })).toThrow(/'gildingRate'/);
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { absentClass: 'drop' as never })).toThrow(/'absentClass'/);
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { beta: 1 } as never)).toThrow(/unknown valueWeightedLoss option 'beta'/);
+    expect(() => opt.valueWeightedLoss('binaryCrossentropy', { weighting: 'inverse' as never })).toThrow(/'weighting' must be one of 'balanced', 'frequency'/);
+  });
+
+  it("weighting: 'frequency' starts from the plain mean loss, and gilding moves weight to the class that is fit worse", () => {
+    const yTrue = tf.tensor2d([[0], [0], [0], [1]]);
+    const yPred = tf.tensor2d([[0.1], [0.2], [0.3], [0.4]]);
+    const plain = tf.mean(tf.metrics.binaryCrossentropy(yTrue, yPred)).dataSync()[0];
+    const still = kintsugi().valueWeightedLoss('binaryCrossentropy', { weighting: 'frequency', gildingRate: 0 });
+    expect(still(yTrue, yPred).dataSync()[0]).toBeCloseTo(plain, 5);
+
+    // In a training step: l = [mean −ln(1−p) of the negatives, −ln 0.4]; relative cracks r = l / mean(l);
+    // ϕ = (1 + β r) / (1 + β) after mean normalization; loss = Σ (n_c / n) ϕ_c l_c.
+    const opt = kintsugi();
+    const loss = opt.valueWeightedLoss('binaryCrossentropy', { weighting: 'frequency', gildingRate: 0.5 });
+    const w = tf.variable(tf.zeros([1]), true);
+    const value = opt.minimize(() => loss(yTrue, tf.add(yPred, w) as tf.Tensor2D), true) as tf.Scalar;
+    const l = [-(Math.log(0.9) + Math.log(0.8) + Math.log(0.7)) / 3, -Math.log(0.4)];
+    const r = l.map((x) => x / ((l[0] + l[1]) / 2));
+    const phi = r.map((x) => (1 + 0.5 * x) / 1.5);
+    const got = opt.classValueWeights() as Float32Array;
+    expect(got[1]).toBeGreaterThan(1);
+    expect(got[0]).toBeCloseTo(phi[0], 5);
+    expect(got[1]).toBeCloseTo(phi[1], 5);
+    expect(value.dataSync()[0]).toBeCloseTo(0.75 * phi[0] * l[0] + 0.25 * phi[1] * l[1], 5);
   });
 });

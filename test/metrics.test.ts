@@ -68,6 +68,9 @@ describe('averagePrecision', () => {
 
   it('is 1 for a perfect ranker', () => {
     expect(averagePrecision([0, 1, 0, 1, 1], [0.1, 0.9, 0.2, 0.8, 0.7])).toBe(1);
+    // 30 positives: summing 30 steps of 1/30 gives 1.0000000000000002, which AP must not report.
+    const labels = Array.from({ length: 300 }, (_, i) => (i % 10 === 0 ? 1 : 0));
+    expect(averagePrecision(labels, labels.map((y, i) => y * 2 + i / 1000))).toBe(1);
   });
 
   it('is 43/90 for the inverted ranker of 3 positives and 2 negatives', () => {

@@ -15,7 +15,7 @@ import {
 } from './class-pathways';
 import { summarizePhi, PhiSummary } from './inspect';
 import { activeKernel } from './kernel/select';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, pathwayCount } from './kernel/types';
+import { KernelParams, KernelVariable, kernelParamsOf, pathwayCount } from './kernel/types';
 import { DEFAULT_OPTIONS, KintsugiOptions, ResolvedOptions, resolveOptions, Granularity } from './options';
 import { Access, commitVariables, openVariables } from './storage';
 
@@ -424,27 +424,6 @@ export class KintsugiOptimizer extends tf.Optimizer {
 }
 
 /** The resolved options in the kernel's terms (numeric codes and booleans). */
-function kernelParamsOf(o: ResolvedOptions): KernelParams {
-  return {
-    granularity: GRANULARITY[o.granularity],
-    base: BASE[o.base],
-    learningRate: o.learningRate,
-    gildingRate: o.gildingRate,
-    annealing: o.annealing,
-    relativeCrack: o.crack === 'relative',
-    normalizeMean: o.normalize === 'mean',
-    phiMin: o.phiMin,
-    phiMax: o.phiMax,
-    momentum: o.momentum,
-    beta1: o.beta1,
-    beta2: o.beta2,
-    epsilon: o.epsilon,
-    weightDecay: o.weightDecay,
-    throwOnNonFinite: o.nonFinite === 'throw',
-    step: 1,
-  };
-}
-
 /** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */
 function stripSuffix(name: string, suffix: string): string | null {
   return name.endsWith(`/${suffix}`) ? name.slice(0, -suffix.length - 1) : null;

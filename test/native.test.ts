@@ -6,7 +6,8 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
+import { resolveOptions } from '../src/options';
 import { rng } from './helpers';
 
 const loaded = loadNativeKernel();
@@ -21,24 +22,7 @@ const ISAS = binding ? binding.info().isasAvailable : [];
 /** What automatic dispatch picks: the best verified path (AVX-512 is opt-in, see docs/native.md). */
 const DEFAULT_ISA = ISAS.includes('avx2') ? 'avx2' : ISAS.includes('neon') ? 'neon' : 'scalar';
 
-const BASE_PARAMS: KernelParams = {
-  granularity: GRANULARITY.unit,
-  base: BASE.adam,
-  learningRate: 0.01,
-  gildingRate: 0.3,
-  annealing: 0,
-  relativeCrack: true,
-  normalizeMean: true,
-  phiMin: 0,
-  phiMax: 10,
-  momentum: 0.9,
-  beta1: 0.9,
-  beta2: 0.999,
-  epsilon: 1e-7,
-  weightDecay: 0,
-  throwOnNonFinite: false,
-  step: 1,
-};
+const BASE_PARAMS: KernelParams = kernelParamsOf(resolveOptions({ learningRate: 0.01, gildingRate: 0.3 }));
 
 /** Shapes [rows, lastAxis]: empty, single, odd sizes around vector widths and a table period. */
 const SHAPES: [number, number][] = [

@@ -2,26 +2,10 @@
 // its comments, and the numbers asserted are the ones worked out there.
 import { describe, expect, it } from 'vitest';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
+import { resolveOptions } from '../src/options';
 
-const SGD: KernelParams = {
-  granularity: GRANULARITY.weight,
-  base: BASE.sgd,
-  learningRate: 0.1,
-  gildingRate: 0.5,
-  annealing: 0,
-  relativeCrack: false,
-  normalizeMean: true,
-  phiMin: 0,
-  phiMax: 10,
-  momentum: 0.9,
-  beta1: 0.9,
-  beta2: 0.999,
-  epsilon: 1e-7,
-  weightDecay: 0,
-  throwOnNonFinite: false,
-  step: 1,
-};
+const SGD: KernelParams = kernelParamsOf(resolveOptions({ granularity: 'weight', base: 'sgd', learningRate: 0.1, gildingRate: 0.5, crack: 'absolute' }));
 
 function variable(name: string, theta: number[], grad: number[], P: number, moments = 0): KernelVariable {
   return {

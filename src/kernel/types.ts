@@ -4,6 +4,8 @@
  * implements it, and so does the native addon; each is tested against the other.
  */
 
+import type { ResolvedOptions } from '../options';
+
 /** Numeric codes, so the native binding receives plain integers. */
 export const GRANULARITY = { weight: 0, unit: 1, layer: 2 } as const;
 export const BASE = { sgd: 0, momentum: 1, adam: 2 } as const;
@@ -47,6 +49,28 @@ export interface KernelParams {
   throwOnNonFinite: boolean;
   /** The optimizer's step count t, 1 on the first call; Adam's bias correction uses it. */
   step: number;
+}
+
+/** The kernel's view of resolved options, at step 1; the optimizer derives it once. */
+export function kernelParamsOf(o: ResolvedOptions): KernelParams {
+  return {
+    granularity: GRANULARITY[o.granularity],
+    base: BASE[o.base],
+    learningRate: o.learningRate,
+    gildingRate: o.gildingRate,
+    annealing: o.annealing,
+    relativeCrack: o.crack === 'relative',
+    normalizeMean: o.normalize === 'mean',
+    phiMin: o.phiMin,
+    phiMax: o.phiMax,
+    momentum: o.momentum,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    epsilon: o.epsilon,
+    weightDecay: o.weightDecay,
+    throwOnNonFinite: o.nonFinite === 'throw',
+    step: 1,
+  };
 }
 
 /** Filled by the kernel, one slot per variable, so a step allocates nothing. */

@@ -5,7 +5,8 @@
 //
 //   npm run bench:rare                                   # built-in: synthetic fraud + breast cancer
 //   npm run bench:rare -- --data my.csv --label is_fraud [--positive M] [--drop id,time]
-//                         [--seeds 10] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR] [--quick]
+//                         [--seeds 10] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR]
+//                         [--quick]    (2 seeds, 3 epochs, into bench/results/tmp/rare)
 //                         [--gilding 0.003,0.03,0.3]   (adds Kintsugi variants at each gilding rate β)
 //                         [--study]    (the method variants tried for docs/rare-events.md, into bench/results/rare-study)
 //                         [--only synthetic|cancer]    (one of the built-in data sets)
@@ -42,7 +43,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a} (see --help)`);
   }
   if (args.data && !args.label) throw new Error('--data needs --label NAME (the 0/1 label column)');
-  if (args.study && !argv.includes('--out')) args.out = path.join(__dirname, 'results', 'rare-study');
+  // Only a full default run replaces the committed results; quick and study runs go elsewhere.
+  if (!argv.includes('--out') && (args.quick || args.study)) args.out = path.join(__dirname, 'results', args.quick ? 'tmp/rare' : 'rare-study');
   if (args.quick) Object.assign(args, { seeds: Math.min(args.seeds, 2), epochs: Math.min(args.epochs, 3) });
   return args;
 }
@@ -68,7 +70,7 @@ function datasets(args) {
   const fraud = k.syntheticFraud({ n: args.quick ? 4000 : 10000, seed: 1 });
   const cancer = k.parseCsv(fs.readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
   const sets = [
-    { name: 'synthetic fraud', ...fraud, rows: fraud.y.length, cols: fraud.featureNames.length, subsample: null },
+    { name: 'synthetic fraud', ...fraud, subsample: null },
     // Malignant (label 1) subsampled to 5% of rows, per seed, to make it a rare event.
     { name: 'breast cancer (5% malignant)', ...cancer, subsample: 0.05 },
   ];
@@ -102,30 +104,29 @@ function buildModel(cols, seed) {
 
 const LR = 0.003;
 
-/** Each method: how to compile the model, and any fit options. */
-const METHODS = {
-  adam: () => ({ optimizer: tf.train.adam(LR), loss: 'binaryCrossentropy' }),
-  'adam + classWeight': (ctx) => ({ optimizer: tf.train.adam(LR), loss: 'binaryCrossentropy', fit: { classWeight: ctx.inverseFrequency } }),
-  'focal loss': () => ({ optimizer: tf.train.adam(LR), loss: k.focalLoss({ gamma: 2, alpha: 0.25 }) }),
-  'kintsugi weight': () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'weight' }), loss: 'binaryCrossentropy' }),
-  'kintsugi unit': () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'unit' }), loss: 'binaryCrossentropy' }),
-  'kintsugi loss-level': () => {
-    const optimizer = k.kintsugi({ learningRate: LR, gildingRate: 0 });
-    return { optimizer, loss: optimizer.valueWeightedLoss() };
-  },
-  'kintsugi both': () => {
-    const optimizer = k.kintsugi({ learningRate: LR, granularity: 'unit' });
-    return { optimizer, loss: optimizer.valueWeightedLoss() };
-  },
-};
+const adam = (lr = LR) => () => ({ optimizer: tf.train.adam(lr), loss: 'binaryCrossentropy' });
 
-/** Loss-level stream with these class options, the parameter stream off. */
-function lossLevel(classOptions, optimizerOptions = { gildingRate: 0 }) {
+/** The parameter stream with these options, on the plain loss. */
+const param = (options) => () => ({ optimizer: k.kintsugi({ learningRate: LR, ...options }), loss: 'binaryCrossentropy' });
+
+/** The loss-level stream with these class options; the parameter stream off unless options say. */
+function lossLevel(classOptions = {}, optimizerOptions = { gildingRate: 0 }) {
   return () => {
     const optimizer = k.kintsugi({ learningRate: LR, ...optimizerOptions });
     return { optimizer, loss: optimizer.valueWeightedLoss('binaryCrossentropy', classOptions) };
   };
 }
+
+/** Each method: how to compile the model, and any fit options. */
+const METHODS = {
+  adam: adam(),
+  'adam + classWeight': (ctx) => ({ ...adam()(), fit: { classWeight: ctx.inverseFrequency } }),
+  'focal loss': () => ({ optimizer: tf.train.adam(LR), loss: k.focalLoss({ gamma: 2, alpha: 0.25 }) }),
+  'kintsugi weight': param({ granularity: 'weight' }),
+  'kintsugi unit': param({ granularity: 'unit' }),
+  'kintsugi loss-level': lossLevel(),
+  'kintsugi both': lossLevel({}, { granularity: 'unit' }),
+};
 
 /**
  * `--study`: the variants tried to make Kintsugi win (docs/rare-events.md). Each changes one
@@ -133,12 +134,12 @@ function lossLevel(classOptions, optimizerOptions = { gildingRate: 0 }) {
  */
 const STUDY = {
   // Control: mean normalization keeps the mean step, but is a faster-moving Kintsugi only a larger learning rate?
-  'adam lr×3 (control)': () => ({ optimizer: tf.train.adam(3 * LR), loss: 'binaryCrossentropy' }),
-  'adam lr÷3 (control)': () => ({ optimizer: tf.train.adam(LR / 3), loss: 'binaryCrossentropy' }),
-  'kintsugi unit β=1': () => ({ optimizer: k.kintsugi({ learningRate: LR, gildingRate: 1 }), loss: 'binaryCrossentropy' }),
-  'kintsugi layer': () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'layer' }), loss: 'binaryCrossentropy' }),
-  'kintsugi unit absolute crack': () => ({ optimizer: k.kintsugi({ learningRate: LR, crack: 'absolute', gildingRate: 100 }), loss: 'binaryCrossentropy' }),
-  'kintsugi unit no normalization': () => ({ optimizer: k.kintsugi({ learningRate: LR, normalize: 'none', annealing: 0.5 }), loss: 'binaryCrossentropy' }),
+  'adam lr×3 (control)': adam(3 * LR),
+  'adam lr÷3 (control)': adam(LR / 3),
+  'kintsugi unit β=1': param({ gildingRate: 1 }),
+  'kintsugi layer': param({ granularity: 'layer' }),
+  'kintsugi unit absolute crack': param({ crack: 'absolute', gildingRate: 100 }),
+  'kintsugi unit no normalization': param({ normalize: 'none', annealing: 0.5 }),
   'loss-level β=0 (balancing alone)': lossLevel({ gildingRate: 0 }),
   'loss-level absent class zero': lossLevel({ absentClass: 'zero' }),
   'loss-level absolute crack': lossLevel({ crack: 'absolute' }),
@@ -161,11 +162,8 @@ function seededShuffle(a, seed) {
 function addGildingSweep(rates) {
   const names = [];
   for (const beta of rates) {
-    METHODS[`kintsugi unit β=${beta}`] = () => ({ optimizer: k.kintsugi({ learningRate: LR, granularity: 'unit', gildingRate: beta }), loss: 'binaryCrossentropy' });
-    METHODS[`kintsugi loss-level β=${beta}`] = () => {
-      const optimizer = k.kintsugi({ learningRate: LR, gildingRate: 0 });
-      return { optimizer, loss: optimizer.valueWeightedLoss('binaryCrossentropy', { gildingRate: beta }) };
-    };
+    METHODS[`kintsugi unit β=${beta}`] = param({ granularity: 'unit', gildingRate: beta });
+    METHODS[`kintsugi loss-level β=${beta}`] = lossLevel({ gildingRate: beta });
     names.push(`kintsugi unit β=${beta}`, `kintsugi loss-level β=${beta}`);
   }
   return names;
@@ -240,7 +238,7 @@ async function runOne(ds, method, seed, args) {
         name: spec.optimizer.phiStats().variables[0]?.name,
         kernel: first.dataSync(),
         inputs: ds.cols,
-        units: 32,
+        units: model.layers[0].units,
         featureNames: ds.featureNames,
       },
     });
@@ -281,12 +279,14 @@ function slug(s) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.help) {
-    console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 9).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+    const lines = fs.readFileSync(__filename, 'utf8').split('\n');
+    const end = lines.findIndex((l, i) => i > 0 && !l.startsWith('//'));
+    console.log(lines.slice(1, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
     return;
   }
   await tf.setBackend('cpu');
+  const defaults = Object.keys(METHODS);
   const sweep = args.gilding ? addGildingSweep(args.gilding) : [];
-  const defaults = Object.keys(METHODS).filter((m) => !sweep.includes(m));
   if (args.study) Object.assign(METHODS, STUDY);
   const methods = args.methods ?? (sweep.length ? ['adam', 'adam + classWeight', ...sweep] : args.study ? ['adam', 'adam + classWeight', ...Object.keys(STUDY)] : defaults);
   for (const m of methods) if (!METHODS[m]) throw new Error(`unknown method '${m}'; methods: ${Object.keys(METHODS).join(', ')}`);

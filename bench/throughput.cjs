@@ -108,9 +108,7 @@ async function worker(backend, family) {
   await tf.setBackend(backend);
   const k = require('kintsugi-optimizer');
   const results = [];
-  const skipSlow = (m) => family !== 'kintsugi' && m.size > 2e6 && QUICK;
   for (const m of models()) {
-    if (skipSlow(m)) continue;
     const vars = m.shapes.map((shape, i) => tf.tidy(() => tf.variable(tf.tensor(randomFill(new Float32Array(shape.reduce((a, b) => a * b, 1)), i + 1), shape), true, `${m.name}/${i}`)));
     const grads = m.shapes.map((shape, i) => tf.tensor(randomFill(new Float32Array(shape.reduce((a, b) => a * b, 1)), 1000 + i), shape));
     const named = vars.map((v, i) => ({ name: v.name, tensor: grads[i] }));
@@ -171,15 +169,12 @@ function runWorker(backend, family, kernel) {
 function direct() {
   const { referenceKernel } = require('../dist/kernel/reference.js');
   const { loadNativeKernel, loadNativeAddon } = require('../dist/kernel/native.js');
-  const { BASE, GRANULARITY } = require('../dist/kernel/types.js');
+  const { kernelParamsOf } = require('../dist/kernel/types.js');
+  const { resolveOptions } = require('../dist/options.js');
   const native = loadNativeKernel();
   const kernels = [['reference kernel', referenceKernel]];
   if (!('error' in native)) kernels.unshift(['native kernel', native.kernel]);
-  const params = {
-    granularity: GRANULARITY.unit, base: BASE.adam, learningRate: 1e-3, gildingRate: 0.01, annealing: 0,
-    relativeCrack: true, normalizeMean: true, phiMin: 0, phiMax: 10, momentum: 0.9, beta1: 0.9, beta2: 0.999,
-    epsilon: 1e-7, weightDecay: 0, throwOnNonFinite: false, step: 1,
-  };
+  const params = kernelParamsOf(resolveOptions(HYPER));
   const results = [];
   for (const m of models()) {
     const vars = m.shapes.map((shape, i) => {
@@ -191,7 +186,6 @@ function direct() {
     });
     const out = { skipped: new Uint8Array(vars.length), meanAbsDeltaPhi: new Float64Array(vars.length) };
     for (const [name, kernel] of kernels) {
-      if (name === 'reference kernel' && m.size > 2e6 && QUICK) continue;
       const timing = timeIt(() => { params.step++; kernel.step(vars, params, out); });
       results.push({ contender: name, model: m.name, size: m.size, variables: vars.length, ...timing });
     }

@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCsv, standardize, stratifiedSplit, subsamplePositives } from '../src/data/csv';
 import { FRAUD_FEATURES, FRAUD_PATTERNS, createRng, syntheticFraud } from '../src/data/synthetic-fraud';
 import { rocAuc } from '../src/metrics';
 
-const BREAST_CANCER = '/work/shared/data/breast_cancer.csv';
+// The copy the package ships (data/README.md has its attribution), parsed once for every test here.
+const CANCER = parseCsv(readFileSync(join(__dirname, '..', 'data', 'breast_cancer.csv'), 'utf8'), { label: 'label' });
 
 function count(y: ArrayLike<number>, value: number): number {
   let c = 0;
@@ -231,7 +233,7 @@ describe('parseCsv', () => {
   });
 
   it('parses the UCI Wisconsin Diagnostic breast cancer data (label: 1 = malignant)', () => {
-    const p = parseCsv(readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
+    const p = CANCER;
     // 569 samples, 30 features (mean, se, worst of 10 nucleus measurements), 212 malignant.
     expect(p.rows).toBe(569);
     expect(p.cols).toBe(30);
@@ -318,7 +320,7 @@ describe('subsamplePositives', () => {
   });
 
   it('turns the breast cancer data into a 5% rare-event set', () => {
-    const p = parseCsv(readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
+    const p = CANCER;
     const keep = subsamplePositives(p.y, 0.05, 1);
     // 357 negatives; 0.05 · 357 / 0.95 = 18.79 → 19 positives; 376 rows, prevalence 5.05%.
     expect(keep.length).toBe(376);
@@ -373,7 +375,7 @@ describe('standardize', () => {
   });
 
   it('gives train columns mean 0 and std 1 on real data', () => {
-    const p = parseCsv(readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
+    const p = CANCER;
     const { train } = stratifiedSplit(p.y, 0.3, 1);
     const z = standardize(p.x, p.cols, train);
     for (const j of [0, 3, 29]) {

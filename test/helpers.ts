@@ -18,11 +18,15 @@ export async function useBackend(name: BackendName): Promise<void> {
 /** The package's seeded generator (mulberry32), so tests never depend on Math.random. */
 export const rng = createRng;
 
-export function randomArray(n: number, seed: number, scale = 1): Float32Array {
+/** Fills `a` with uniform values in [shift − scale, shift + scale) from the seeded stream. */
+export function fillRandom(a: Float32Array, seed: number, scale = 1, shift = 0): Float32Array {
   const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
+  for (let i = 0; i < a.length; i++) a[i] = (r() * 2 - 1) * scale + shift;
   return a;
+}
+
+export function randomArray(n: number, seed: number, scale = 1): Float32Array {
+  return fillRandom(new Float32Array(n), seed, scale);
 }
 
 let counter = 0;

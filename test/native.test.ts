@@ -6,9 +6,9 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError, pathwayCount } from '../src/kernel/types';
 import { resolveOptions } from '../src/options';
-import { rng } from './helpers';
+import { fillRandom } from './helpers';
 
 const loaded = loadNativeKernel();
 const addon = loadNativeAddon();
@@ -34,28 +34,18 @@ function view(n: number, offsetFloats: number): Float32Array {
   return new Float32Array(new ArrayBuffer((n + offsetFloats + 3) * 4), offsetFloats * 4, n);
 }
 
-function fill(a: Float32Array, seed: number, scale: number, shift = 0): Float32Array {
-  const r = rng(seed);
-  for (let i = 0; i < a.length; i++) a[i] = (r() * 2 - 1) * scale + shift;
-  return a;
-}
-
-function pathways(granularity: number, rows: number, last: number): number {
-  return granularity === GRANULARITY.weight ? rows * last : granularity === GRANULARITY.unit ? last : 1;
-}
-
 function makeVars(p: KernelParams, shapes: [number, number][], seed: number): KernelVariable[] {
   return shapes.map(([rows, last], k) => {
     const n = rows * last;
     const moments = p.base === BASE.sgd ? 0 : n;
-    const P = pathways(p.granularity, rows, last);
+    const P = pathwayCount(p.granularity, n, last);
     return {
       name: `v${k}`,
-      theta: fill(view(n, k % 4), seed + k, 1),
-      grad: fill(view(n, (k + 1) % 4), seed + 100 + k, 0.1 * (k + 1)),
-      phi: fill(view(P, (k + 2) % 4), seed + 200 + k, 0.2, 1),
-      m: fill(view(moments, (k + 3) % 4), seed + 300 + k, 0.01),
-      v: fill(view(p.base === BASE.adam ? n : 0, k % 3), seed + 400 + k, 0.001, 0.001),
+      theta: fillRandom(view(n, k % 4), seed + k, 1),
+      grad: fillRandom(view(n, (k + 1) % 4), seed + 100 + k, 0.1 * (k + 1)),
+      phi: fillRandom(view(P, (k + 2) % 4), seed + 200 + k, 0.2, 1),
+      m: fillRandom(view(moments, (k + 3) % 4), seed + 300 + k, 0.01),
+      v: fillRandom(view(p.base === BASE.adam ? n : 0, k % 3), seed + 400 + k, 0.001, 0.001),
     };
   });
 }
@@ -65,7 +55,7 @@ function cloneVars(vars: KernelVariable[]): KernelVariable[] {
 }
 
 function newGrads(vars: KernelVariable[], seed: number): void {
-  vars.forEach((v, k) => fill(v.grad, seed * 1000 + k, 0.1 * (k + 1)));
+  vars.forEach((v, k) => fillRandom(v.grad, seed * 1000 + k, 0.1 * (k + 1)));
 }
 
 /**

@@ -30,19 +30,20 @@ struct Span {
   size_t length;
 };
 
-// A Float32Array field of a variable, with its byteOffset already applied by N-API.
-Span floatArray(Napi::Env env, const Napi::Object& obj, const char* key, const std::string& who) {
-  const Napi::Value value = obj.Get(key);
+// A Float32Array, with its byteOffset already applied by N-API. `who()` names it in an error; it
+// is called only when one is thrown, because this runs for every variable of every step.
+template <class Who>
+Span floatArray(Napi::Env env, const Napi::Value& value, const Who& who) {
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    typeError(env, who + "." + key + " must be a Float32Array");
+    typeError(env, who() + " must be a Float32Array");
   Napi::Float32Array array = value.As<Napi::Float32Array>();
   bool detached = false;
   if (napi_is_detached_arraybuffer(env, array.ArrayBuffer(), &detached) == napi_ok && detached)
-    typeError(env, who + "." + key + " is backed by a detached ArrayBuffer");
+    typeError(env, who() + " is backed by a detached ArrayBuffer");
   Span s{array.Data(), array.ElementLength()};
   // JS guarantees byteOffset % 4 == 0 for a Float32Array; checked anyway, as the kernels rely on it.
   if (s.length > 0 && reinterpret_cast<uintptr_t>(s.data) % alignof(float) != 0)
-    rangeError(env, who + "." + key + " is not 4-byte aligned");
+    rangeError(env, who() + " is not 4-byte aligned");
   return s;
 }
 
@@ -99,25 +100,31 @@ kintsugi::Params readParams(Napi::Env env, const Napi::Value& value) {
 }
 
 Variable readVariable(Napi::Env env, const Napi::Value& value, size_t index, const kintsugi::Params& p) {
-  std::string who = "vars[" + std::to_string(index) + "]";
-  if (!value.IsObject()) typeError(env, who + " must be an object");
+  // The label for errors only: building it costs a name read and string copies per variable.
+  const auto who = [&]() {
+    std::string w = "vars[" + std::to_string(index) + "]";
+    if (value.IsObject()) {
+      const Napi::Value name = value.As<Napi::Object>().Get("name");
+      if (name.IsString()) w += " ('" + name.As<Napi::String>().Utf8Value() + "')";
+    }
+    return w;
+  };
+  if (!value.IsObject()) typeError(env, who() + " must be an object");
   const Napi::Object o = value.As<Napi::Object>();
-  const Napi::Value name = o.Get("name");
-  if (name.IsString()) who += " ('" + name.As<Napi::String>().Utf8Value() + "')";
-  const Span theta = floatArray(env, o, "theta", who), grad = floatArray(env, o, "grad", who);
-  const Span phi = floatArray(env, o, "phi", who), m = floatArray(env, o, "m", who), v = floatArray(env, o, "v", who);
+  const auto field = [&](const char* key) { return floatArray(env, o.Get(key), [&] { return who() + "." + key; }); };
+  const Span theta = field("theta"), grad = field("grad"), phi = field("phi"), m = field("m"), v = field("v");
   const size_t n = theta.length, P = phi.length;
-  if (grad.length != n) rangeError(env, who + ": grad has " + std::to_string(grad.length) + " elements, theta " + std::to_string(n));
+  if (grad.length != n) rangeError(env, who() + ": grad has " + std::to_string(grad.length) + " elements, theta " + std::to_string(n));
   if (p.granularity == kintsugi::Granularity::Weight && P != n)
-    rangeError(env, who + ": granularity weight needs phi.length == theta.length (" + std::to_string(n) + "); got " + std::to_string(P));
+    rangeError(env, who() + ": granularity weight needs phi.length == theta.length (" + std::to_string(n) + "); got " + std::to_string(P));
   if (p.granularity == kintsugi::Granularity::Layer && P != 1)
-    rangeError(env, who + ": granularity layer needs phi.length == 1; got " + std::to_string(P));
+    rangeError(env, who() + ": granularity layer needs phi.length == 1; got " + std::to_string(P));
   if (p.granularity == kintsugi::Granularity::Unit && (P == 0 ? n != 0 : n % P != 0))
-    rangeError(env, who + ": granularity unit needs theta.length (" + std::to_string(n) + ") to be a multiple of phi.length (" + std::to_string(P) + ")");
+    rangeError(env, who() + ": granularity unit needs theta.length (" + std::to_string(n) + ") to be a multiple of phi.length (" + std::to_string(P) + ")");
   const bool needM = p.base != kintsugi::Base::Sgd, needV = p.base == kintsugi::Base::Adam;
   auto moment = [&](const Span& s, bool needed, const char* key) {
     if (s.length == n || (s.length == 0 && !needed)) return;
-    rangeError(env, who + ": " + key + " must have " + std::to_string(n) + (needed ? "" : " or 0") +
+    rangeError(env, who() + ": " + key + " must have " + std::to_string(n) + (needed ? "" : " or 0") +
                         " elements for this base; got " + std::to_string(s.length));
   };
   moment(m, needM, "m");
@@ -223,11 +230,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
 Napi::Value Triad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4 || !info[3].IsNumber()) typeError(env, "triad(a, b, c, s) takes three Float32Arrays and a number");
-  Napi::Object args = Napi::Object::New(env);
-  args.Set("a", info[0]);
-  args.Set("b", info[1]);
-  args.Set("c", info[2]);
-  const Span a = floatArray(env, args, "a", "triad"), b = floatArray(env, args, "b", "triad"), c = floatArray(env, args, "c", "triad");
+  const auto arg = [&](size_t i, const char* name) { return floatArray(env, info[i], [name] { return std::string("triad.") + name; }); };
+  const Span a = arg(0, "a"), b = arg(1, "b"), c = arg(2, "c");
   if (a.length != b.length || a.length != c.length) rangeError(env, "triad: a, b and c must have one length");
   const double s = info[3].As<Napi::Number>().DoubleValue();
   if (!std::isfinite(s)) rangeError(env, "triad: s must be finite");

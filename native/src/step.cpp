@@ -14,7 +14,6 @@
 namespace kintsugi {
 namespace {
 
-constexpr size_t kChunk = size_t(1) << 16;  // elements per task: large enough to amortize a task
 constexpr size_t kUnitBlock = 256;          // units per unit pre-pass task
 constexpr size_t kTablePeriod = 1024;       // unit phi tables are repeated to about this length
 constexpr size_t kSerialBelow = 2 * kChunk; // smaller steps stay on the calling thread

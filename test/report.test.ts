@@ -4,6 +4,12 @@ import { histogram, lineChart } from '../src/report/svg';
 import { smallClassifier, tf, useBackend } from './helpers';
 
 describe('svg charts', () => {
+  it('histogram takes a weight-granularity ϕ of a million values (no argument spreading)', () => {
+    const values = new Float32Array(1_000_000).map((_, i) => i % 2);
+    const svg = histogram({ title: 'big', xLabel: 'ϕ', values, bins: 2 });
+    expect(svg).toContain('>500000<'); // the tallest bin's count labels the y axis
+  });
+
   it('histogram bins every finite value and escapes text', () => {
     const svg = histogram({ title: 'a<b', xLabel: 'ϕ & co', values: [0, 0, 1, 1, 1, NaN], bins: 2 });
     expect(svg).toContain('a&lt;b');

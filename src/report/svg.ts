@@ -62,6 +62,22 @@ function frame(width: number, height: number, title: string, body: string): stri
   );
 }
 
+/**
+ * [min, max] of the finite values ([Infinity, −Infinity] when none), in one pass: spreading into
+ * Math.min overflows the stack past about 10⁵ values (a weight-granularity ϕ, a long PR curve).
+ */
+function extent(values: ArrayLike<number>): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 export function lineChart(o: LineChartOptions): string {
   const width = o.width ?? 640;
   const height = o.height ?? 360;
@@ -70,8 +86,8 @@ export function lineChart(o: LineChartOptions): string {
   const tx = (x: number) => (o.logX ? Math.log10(x) : x);
   const all = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(tx(x)) && Number.isFinite(y));
   const ys = [...all.map(([, y]) => y), ...(o.hLines ?? []).map((h) => h.y)];
-  const [x0, x1] = o.xRange ? o.xRange.map(tx) : [Math.min(...all.map(([x]) => tx(x))), Math.max(...all.map(([x]) => tx(x)))];
-  const [y0, y1] = o.yRange ?? [Math.min(0, ...ys), Math.max(...ys) * 1.05 || 1];
+  const [x0, x1] = o.xRange ? o.xRange.map(tx) : extent(all.map(([x]) => tx(x)));
+  const [y0, y1] = o.yRange ?? [Math.min(0, extent(ys)[0]), extent(ys)[1] * 1.05 || 1];
   const sx = (x: number) => MARGIN.left + ((tx(x) - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number) => MARGIN.top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
   const parts: string[] = [];
@@ -111,12 +127,14 @@ export function histogram(o: HistogramOptions): string {
   const width = o.width ?? 360;
   const height = o.height ?? 220;
   const bins = o.bins ?? 20;
-  const values = Array.from(o.values).filter(Number.isFinite);
-  const lo = values.length ? Math.min(...values) : 0;
-  const hi = values.length ? Math.max(...values) : 1;
+  const finite = extent(o.values);
+  const [lo, hi] = finite[0] <= finite[1] ? finite : [0, 1];
   const span = hi - lo || 1;
   const counts = new Array<number>(bins).fill(0);
-  for (const v of values) counts[Math.min(bins - 1, Math.floor(((v - lo) / span) * bins))]++;
+  for (let i = 0; i < o.values.length; i++) {
+    const v = o.values[i];
+    if (Number.isFinite(v)) counts[Math.min(bins - 1, Math.floor(((v - lo) / span) * bins))]++;
+  }
   const pw = width - 60 - 15;
   const ph = height - MARGIN.top - MARGIN.bottom;
   const top = Math.max(1, ...counts);

@@ -73,10 +73,11 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Class value weights and the last crack seen per class. */
+/** Class value weights, the last crack seen per class, and the mean |Δϕ| of the step that made them. */
 export interface ClassState {
   phi: Float32Array;
   crack: Float32Array;
+  meanAbsDeltaPhi: number;
 }
 
 /** Per-sample loss of the named built-ins, as tfjs-layers defines them (clipped probabilities). */
@@ -120,10 +121,11 @@ export function valueWeightedLossValue(
     const mask = tf.cast(tf.oneHot(index, classes), 'float32');
     const counts = tf.sum(mask, 0);
     const classLoss = tf.div(tf.reshape(tf.matMul(tf.reshape(losses, [1, batch]), mask), [classes]), tf.maximum(counts, 1));
-    const phi = phiFor(classes, () => ({
-      losses: classLoss.dataSync() as Float32Array,
-      counts: counts.dataSync() as Float32Array,
-    }));
+    const phi = phiFor(classes, () => {
+      // One read from the device for both, not two.
+      const both = tf.concat([classLoss, counts]).dataSync() as Float32Array;
+      return { losses: both.subarray(0, classes), counts: both.subarray(classes) };
+    });
     const share = weighting === 'balanced' ? tf.scalar(1 / classes) : tf.div(counts, batch);
     return tf.sum(tf.mul(tf.mul(tf.tensor1d(phi), share), classLoss)) as tf.Scalar;
   });
@@ -134,7 +136,7 @@ export function gildClasses(
   state: ClassState,
   batch: { losses: Float32Array; counts: Float32Array },
   o: ResolvedClassOptions,
-): ClassState & { meanAbsDeltaPhi: number } {
+): ClassState {
   const C = state.phi.length;
   const crack = new Float32Array(C);
   for (let c = 0; c < C; c++) {
@@ -155,5 +157,5 @@ export function gildClasses(
 }
 
 export function freshClassState(classes: number): ClassState {
-  return { phi: new Float32Array(classes).fill(1), crack: new Float32Array(classes) };
+  return { phi: new Float32Array(classes).fill(1), crack: new Float32Array(classes), meanAbsDeltaPhi: 0 };
 }

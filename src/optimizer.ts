@@ -112,8 +112,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private inTrainingStep = false;
   private classState: ClassState | null = null;
   /** The class stream's gilded ϕ of the current training step, kept once the step succeeds. */
-  private classProposal: (ClassState & { meanAbsDeltaPhi: number }) | null = null;
-  private classDelta = 0;
+  private classProposal: ClassState | null = null;
 
   constructor(options: KintsugiOptions = {}) {
     super();
@@ -125,6 +124,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
     const entries = Array.isArray(variableGradients)
       ? variableGradients.map((e) => [e.name, e.tensor] as const)
       : Object.entries(variableGradients);
+    // Taken now, kept only if this step succeeds: any error below drops it.
+    const classProposal = this.classProposal;
+    this.classProposal = null;
     const variables: tf.Variable[] = [];
     const grads: tf.Tensor[] = [];
     for (const [name, grad] of entries) {
@@ -144,14 +146,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
     }));
     const out = this.outputFor(kvars.length);
     this.params.step = this.iterations + 1;
-    try {
-      activeKernel().step(kvars, this.params, out);
-    } catch (err) {
-      this.classProposal = null;
-      throw err;
-    }
+    activeKernel().step(kvars, this.params, out);
     commitVariables(variables, opened, out.skipped);
-    this.commitClassProposal();
+    if (classProposal) this.classState = classProposal;
     states.forEach((s, i) => {
       s.meanAbsDeltaPhi = out.meanAbsDeltaPhi[i];
       s.skipped += out.skipped[i];
@@ -233,7 +230,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
         skippedSteps: s.skipped,
       })),
       classes: this.classState
-        ? { ...summarizePhi(this.classState.phi, top), meanAbsDeltaPhi: this.classDelta, crack: Array.from(this.classState.crack) }
+        ? { ...summarizePhi(this.classState.phi, top), meanAbsDeltaPhi: this.classState.meanAbsDeltaPhi, crack: Array.from(this.classState.crack) }
         : null,
     };
   }
@@ -386,15 +383,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size) {
       throw new RangeError(`kintsugi: setWeights needs both '${CLASS_PREFIX}phi' and '${CLASS_PREFIX}crack' of one length`);
     }
-    return { phi: Float32Array.from(await phi.tensor.data()), crack: Float32Array.from(await crack.tensor.data()) };
-  }
-
-  private commitClassProposal(): void {
-    if (this.classProposal == null) return;
-    const { meanAbsDeltaPhi, ...state } = this.classProposal;
-    this.classState = state;
-    this.classDelta = meanAbsDeltaPhi;
-    this.classProposal = null;
+    return { phi: Float32Array.from(await phi.tensor.data()), crack: Float32Array.from(await crack.tensor.data()), meanAbsDeltaPhi: 0 };
   }
 
   private async readSaved(entry: NamedTensor, name: string, suffix: string): Promise<Float32Array> {
@@ -423,7 +412,6 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 }
 
-/** The resolved options in the kernel's terms (numeric codes and booleans). */
 /** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */
 function stripSuffix(name: string, suffix: string): string | null {
   return name.endsWith(`/${suffix}`) ? name.slice(0, -suffix.length - 1) : null;

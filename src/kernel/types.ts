@@ -51,7 +51,7 @@ export interface KernelParams {
   step: number;
 }
 
-/** The kernel's view of resolved options, at step 1; the optimizer derives it once. */
+/** The resolved options in the kernel's terms (numeric codes and booleans), at step 1; the optimizer derives it once. */
 export function kernelParamsOf(o: ResolvedOptions): KernelParams {
   return {
     granularity: GRANULARITY[o.granularity],

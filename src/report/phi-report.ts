@@ -94,12 +94,13 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
     sections.push('<h2>ϕ drift per epoch</h2><p>Mean |ϕ<sub>epoch</sub> − ϕ<sub>epoch−1</sub>|; it falls towards 0 as the value weights settle.</p>');
     sections.push(lineChart({ title: 'ϕ drift', xLabel: 'epoch', yLabel: 'mean |Δϕ|', series, width: 720 }));
   }
-  if (stats.classes) {
+  const classes = stats.classes;
+  if (classes) {
     const names = options.classNames ?? [];
     const rows = optimizer.classValueWeights() ?? new Float32Array(0);
     sections.push('<h2>Class pathways (loss-level stream)</h2><table><tr><th>class</th><th>ϕ</th><th>last crack</th></tr>');
     rows.forEach((phi, c) => {
-      sections.push(`<tr><td>${escapeXml(names[c] ?? String(c))}</td><td>${phi.toFixed(4)}</td><td>${stats.classes?.crack[c].toFixed(4)}</td></tr>`);
+      sections.push(`<tr><td>${escapeXml(names[c] ?? String(c))}</td><td>${phi.toFixed(4)}</td><td>${classes.crack[c].toFixed(4)}</td></tr>`);
     });
     sections.push('</table>');
   }

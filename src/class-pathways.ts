@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gildGroup, makeRelative } from './kernel/reference';
-import { checkChoice, checkNumber, Crack, Normalize, NUMBER_RULES } from './options';
+import { checkChoice, checkNumber, CHOICES, Crack, mergeKnown, Normalize, NUMBER_RULES } from './options';
 
 /** A per-sample loss: returns one value per sample (trailing axes are averaged). */
 export type PerSampleLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
@@ -51,27 +51,18 @@ const CLASS_DEFAULTS: ResolvedClassOptions = {
 };
 
 export function resolveClassOptions(options: ClassPathwayOptions = {}): ResolvedClassOptions {
-  const known = Object.keys(CLASS_DEFAULTS);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new RangeError(`kintsugi: unknown valueWeightedLoss option '${key}'; the options are ${known.join(', ')}`);
-    }
-  }
-  const o = { ...CLASS_DEFAULTS, ...stripUndefined(options) };
+  const o = mergeKnown('kintsugi', CLASS_DEFAULTS, options, 'valueWeightedLoss option');
   checkNumber('gildingRate', o.gildingRate, NUMBER_RULES.gildingRate);
   checkNumber('annealing', o.annealing, NUMBER_RULES.annealing);
   checkNumber('phiMin', o.phiMin, NUMBER_RULES.phiMin);
   checkNumber('phiMax', o.phiMax, NUMBER_RULES.phiMax);
-  checkChoice('crack', o.crack, ['absolute', 'relative']);
-  checkChoice('normalize', o.normalize, ['mean', 'none']);
+  checkChoice('crack', o.crack, CHOICES.crack ?? []);
+  checkChoice('normalize', o.normalize, CHOICES.normalize ?? []);
   checkChoice('absentClass', o.absentClass, ['keep', 'zero']);
   checkChoice('weighting', o.weighting, ['balanced', 'frequency']);
   return o;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
 
 /** Class value weights, the last crack seen per class, and the mean |Δϕ| of the step that made them. */
 export interface ClassState {

@@ -12,6 +12,7 @@
  * binary cross-entropy; for y ∈ {0, 1} this is exactly the formula above.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber, mergeKnown, show } from './options';
 
 export interface FocalLossOptions {
   /** γ ≥ 0, the focusing parameter: how much easy examples are down-weighted. 0 gives α-weighted
@@ -38,35 +39,15 @@ export type FocalLossPerSampleFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Te
 
 const DEFAULTS: Readonly<Resolved> = Object.freeze({ gamma: 2, alpha: 0.25, fromLogits: false, epsilon: 1e-7 });
 
-function show(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
-}
-
 function resolve(fn: string, options: FocalLossOptions | undefined | null): Resolved {
-  if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
-    throw new TypeError(`${fn}: options must be an object; got ${show(options)}`);
-  }
-  const given: Record<string, unknown> = { ...(options ?? {}) };
-  const known = Object.keys(DEFAULTS);
-  for (const key of Object.keys(given)) {
-    // A typo ("gama") would otherwise train silently with the default.
-    if (!known.includes(key)) throw new RangeError(`${fn}: unknown option '${key}'; the options are ${known.join(', ')}`);
-    if (given[key] === undefined) delete given[key];
-  }
-  const o = { ...DEFAULTS, ...given } as Record<string, unknown>;
-  const num = (name: string, ok: (v: number) => boolean, range: string): void => {
-    const v = o[name];
-    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) {
-      throw new RangeError(`${fn}: option '${name}' must be a finite number in ${range}; got ${show(v)}`);
-    }
-  };
-  num('gamma', (v) => v >= 0, '[0, Infinity)');
-  num('alpha', (v) => v >= 0 && v <= 1, '[0, 1]');
-  num('epsilon', (v) => v > 0 && v < 0.5, '(0, 0.5)');
+  const o = mergeKnown(fn, DEFAULTS, options);
+  checkNumber('gamma', o.gamma, { min: 0, max: Infinity }, fn);
+  checkNumber('alpha', o.alpha, { min: 0, max: 1 }, fn);
+  checkNumber('epsilon', o.epsilon, { min: 0, max: 0.5, minOpen: true, maxOpen: true }, fn);
   if (typeof o.fromLogits !== 'boolean') {
     throw new TypeError(`${fn}: option 'fromLogits' must be true or false; got ${show(o.fromLogits)}`);
   }
-  return o as unknown as Resolved;
+  return o;
 }
 
 /** The loss of every element, same shape as the inputs. Caller owns the tidy scope. */

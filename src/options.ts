@@ -71,7 +71,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   storage: 'auto',
 });
 
-const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[] } = {
+export const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[] } = {
   crack: ['absolute', 'relative'],
   granularity: ['weight', 'unit', 'layer'],
   normalize: ['mean', 'none'],
@@ -109,7 +109,7 @@ function describeRange(r: NumberRule): string {
   return `a ${r.allowInfinity ? '' : 'finite '}number in ${lo}, ${hi}`;
 }
 
-function show(value: unknown): string {
+export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   try {
@@ -119,7 +119,8 @@ function show(value: unknown): string {
   }
 }
 
-export function checkNumber(name: string, value: unknown, r: NumberRule): number {
+/** `where` names the function in the message, so one rule serves every options object. */
+export function checkNumber(name: string, value: unknown, r: NumberRule, where = 'kintsugi'): number {
   const ok =
     typeof value === 'number' &&
     !Number.isNaN(value) &&
@@ -127,7 +128,7 @@ export function checkNumber(name: string, value: unknown, r: NumberRule): number
     (r.minOpen ? value > r.min : value >= r.min) &&
     (r.maxOpen ? value < r.max : value <= r.max);
   if (!ok) {
-    throw new RangeError(`kintsugi: option '${name}' must be ${describeRange(r)}; got ${show(value)}`);
+    throw new RangeError(`${where}: option '${name}' must be ${describeRange(r)}; got ${show(value)}`);
   }
   return value as number;
 }
@@ -147,21 +148,29 @@ function storageFromEnv(): StorageMode | undefined {
   return checkChoice('storage (from KINTSUGI_STORAGE)', env, CHOICES.storage ?? []) as StorageMode;
 }
 
+/**
+ * `options` laid over `defaults`, after checking that it is an object (or nullish) whose names
+ * are all known; an undefined value keeps the default. A typo would otherwise train silently
+ * with the default, so it is an error naming `where` and listing the options.
+ */
+export function mergeKnown<T extends object>(where: string, defaults: Readonly<T>, options: unknown, what = 'option'): T {
+  if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
+    throw new TypeError(`${where}: options must be an object; got ${show(options)}`);
+  }
+  const known = Object.keys(defaults);
+  const merged: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(options ?? {})) {
+    if (!known.includes(key)) throw new RangeError(`${where}: unknown ${what} '${key}'; the options are ${known.join(', ')}`);
+    if (value !== undefined) merged[key] = value;
+  }
+  return merged as T;
+}
+
 /** Fills in defaults and checks every option; throws on the first bad one. */
 export function resolveOptions(options: KintsugiOptions | undefined | null): ResolvedOptions {
-  if (options != null && (typeof options !== 'object' || Array.isArray(options))) {
-    throw new TypeError(`kintsugi: options must be an object; got ${show(options)}`);
-  }
-  const given: Record<string, unknown> = { ...(options ?? {}) };
-  const known = Object.keys(DEFAULT_OPTIONS);
-  for (const key of Object.keys(given)) {
-    if (!known.includes(key)) {
-      throw new RangeError(`kintsugi: unknown option '${key}'; the options are ${known.join(', ')}`);
-    }
-    if (given[key] === undefined) delete given[key];
-  }
   const envStorage = storageFromEnv();
-  const merged: Record<string, unknown> = { ...DEFAULT_OPTIONS, ...(envStorage ? { storage: envStorage } : {}), ...given };
+  const merged: Record<string, unknown> = mergeKnown('kintsugi', { ...DEFAULT_OPTIONS, ...(envStorage ? { storage: envStorage } : {}) }, options);
+  const known = Object.keys(DEFAULT_OPTIONS);
   for (const key of known) {
     const choices = CHOICES[key as keyof KintsugiOptions];
     const rule = NUMBER_RULES[key as NumericOption];

@@ -1,12 +1,13 @@
 // Run under qemu-x86_64 -cpu <model> by qemu-check.sh: loads the addon on an emulated older CPU,
 // checks it chose the instruction set it was expected to, and compares a few steps of every
 // granularity and base with the reference kernel. A SIGILL here means dispatch is broken.
-// Usage: node scripts/qemu-check.cjs <dir with compiled reference.js> <expected isa>
+// Usage: node scripts/qemu-check.cjs <expected isa>   (after npm run build)
 'use strict';
 const path = require('path');
-const [refDir, expectedIsa] = process.argv.slice(2);
-const addon = require('node-gyp-build')(path.resolve(__dirname, '..'));
-const { referenceKernel } = require(path.join(refDir, 'reference.js'));
+const [expectedIsa] = process.argv.slice(2);
+const root = path.resolve(__dirname, '..');
+const addon = require('node-gyp-build')(root);
+const { referenceKernel } = require(path.join(root, 'dist', 'kernel', 'reference.js'));
 
 const info = addon.info();
 console.log(`  addon ${info.version}: isa ${info.isa}, available ${info.isasAvailable.join(',')}, threads ${info.threads}`);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# What a user gets from the registry: `npm pack` (which builds the prebuild through prepack), then
-# `npm install <tarball> --ignore-scripts` into an empty folder, then load it with no compiler on
-# the PATH. The native kernel must come from prebuilds/, and it must agree with the reference.
+# What a user gets from the registry: `npm pack` (which cross-builds every prebuild through
+# prepack), then `npm install <tarball> --ignore-scripts` into an empty folder, then load it with
+# no compiler on the PATH. The native kernel must come from prebuilds/, and it must agree with
+# the reference. Then what a user on a platform with no binary does: build from source in the
+# installed package, with the command the fallback warning prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -11,7 +13,14 @@ trap 'rm -rf "$tmp"' EXIT
 tarball=$(npm pack --silent --pack-destination "$tmp" | tail -1)
 echo "pack-check: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
 listing=$(tar -tzf "$tmp/$tarball")
-grep -q 'package/prebuilds/linux-x64/.*\.node' <<<"$listing" || { echo "pack-check: no linux-x64 prebuild in the tarball"; exit 1; }
+for f in linux-x64/node.napi.glibc.node linux-x64/node.napi.musl.node linux-arm64/node.napi.glibc.node \
+  linux-arm64/node.napi.musl.node darwin-x64/node.napi.node darwin-arm64/node.napi.node \
+  win32-x64/node.napi.node win32-arm64/node.napi.node; do
+  grep -qx "package/prebuilds/$f" <<<"$listing" || { echo "pack-check: prebuilds/$f is not in the tarball"; exit 1; }
+done
+unpacked=$(tar -xzOf "$tmp/$tarball" | wc -c)
+echo "pack-check: 8 prebuilds in the tarball; $(du -k "$tmp/$tarball" | cut -f1) KiB packed, $((unpacked / 1024)) KiB unpacked"
+[ "$unpacked" -le $((5 * 1024 * 1024)) ] || { echo "pack-check: the package unpacks to more than 5 MB"; exit 1; }
 
 mkdir "$tmp/app"
 cd "$tmp/app"
@@ -53,5 +62,19 @@ if (info.kernel !== 'native') { console.error('pack-check: the native kernel did
   console.log('pack-check: 5 steps native vs reference, worst relative difference', worst.toExponential(2));
   if (!(worst < 1e-4)) process.exit(1);
 })().catch((e) => { console.error(e); process.exit(1); });
+"
+
+# A platform with no binary: hide the prebuilds; the one warning line must name the command that
+# builds from source, and that command, run in the installed package, must give the native kernel.
+mv node_modules/kintsugi-optimizer/prebuilds "$tmp/prebuilds-hidden"
+warning=$(PATH="$tmp/bin" node -e "require('kintsugi-optimizer').kernelInfo()" 2>&1)
+echo "pack-check: with no prebuild: $warning"
+grep -q 'npm run build:native' <<<"$warning" || { echo "pack-check: the fallback warning does not say how to build from source"; exit 1; }
+(cd node_modules/kintsugi-optimizer && npm run build:native >"$tmp/build-native.log" 2>&1) \
+  || { tail -20 "$tmp/build-native.log"; echo "pack-check: npm run build:native failed in the installed package"; exit 1; }
+node -e "
+const info = require('kintsugi-optimizer').kernelInfo();
+console.log('pack-check: after npm run build:native in the installed package:', JSON.stringify(info));
+if (info.kernel !== 'native') process.exit(1);
 "
 echo "pack-check: passed"

@@ -233,7 +233,7 @@ describe('inspection', () => {
 
   it('kernelInfo says which kernel runs and why', () => {
     const info = kernelInfo();
-    expect(['js', 'native']).toContain(info.kernel);
+    expect(['js', 'native', 'wasm']).toContain(info.kernel);
     expect(info.reason.length).toBeGreaterThan(10);
   });
 

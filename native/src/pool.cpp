@@ -1,5 +1,26 @@
 #include "pool.h"
 
+#include "kintsugi/runtime.h"
+
+// WebAssembly without pthreads (the wasm build, native/wasm/) has no threads to start: every
+// task runs on the calling thread, in index order. Results do not depend on the thread count.
+#if defined(__EMSCRIPTEN__) && !defined(__EMSCRIPTEN_PTHREADS__)
+#define KINTSUGI_SERIAL_POOL 1
+#endif
+
+#if defined(KINTSUGI_SERIAL_POOL)
+namespace kintsugi {
+
+void parallelFor(size_t count, const std::function<void(size_t)>& task) {
+  for (size_t i = 0; i < count; i++) task(i);
+}
+
+int threadCount() { return 1; }
+
+int setThreadCount(int) { return 1; }
+
+}  // namespace kintsugi
+#else
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -7,8 +28,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include "kintsugi/runtime.h"
 
 namespace kintsugi {
 namespace {
@@ -133,3 +152,4 @@ int setThreadCount(int n) {
 }
 
 }  // namespace kintsugi
+#endif  // KINTSUGI_SERIAL_POOL

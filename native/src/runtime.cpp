@@ -10,7 +10,10 @@
 namespace kintsugi {
 namespace {
 
-const CpuFeatures& cpu() {
+// Every instruction set, in the order info() lists them.
+constexpr Isa kAll[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::WasmSimd};
+
+[[maybe_unused]] const CpuFeatures& cpu() {  // unused where no probe exists (wasm)
   static const CpuFeatures f = probeCpu();
   return f;
 }
@@ -20,8 +23,8 @@ int rank(Isa isa) { return isa == Isa::Scalar ? 0 : isa == Isa::Avx512 ? 2 : 1; 
 
 Isa best(Isa cap) {
   Isa chosen = Isa::Scalar;
-  for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
-    if (isaAvailable(isa) && rank(isa) <= rank(cap)) chosen = isa;
+  for (Isa isa : kAll)
+    if (isa != Isa::Scalar && isaAvailable(isa) && rank(isa) <= rank(cap)) chosen = isa;
   return chosen;
 }
 
@@ -30,10 +33,14 @@ Isa best(Isa cap) {
 constexpr Isa kDefaultCap = Isa::Avx2;
 
 Isa fromEnvironment() {
-  const char* env = std::getenv("KINTSUGI_ISA");
   Isa cap = kDefaultCap;
+#if !defined(__EMSCRIPTEN__)
+  // WebAssembly has no environment of its own (reading one would import WASI's environ_get).
+  const char* env = std::getenv("KINTSUGI_ISA");
   if (env != nullptr && *env != '\0' && !parseIsa(env, &cap)) cap = kDefaultCap;
-  if (cap == Isa::Neon) cap = Isa::Avx2;  // NEON ranks with AVX2: the verified best of each architecture
+#endif
+  // NEON and wasm SIMD rank with AVX2: the verified best of each architecture.
+  if (cap == Isa::Neon || cap == Isa::WasmSimd) cap = Isa::Avx2;
   return best(cap);
 }
 
@@ -49,12 +56,13 @@ const char* isaName(Isa isa) {
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
     case Isa::Neon: return "neon";
+    case Isa::WasmSimd: return "wasm-simd";
     default: return "scalar";
   }
 }
 
 bool parseIsa(const std::string& name, Isa* out) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+  for (Isa isa : kAll) {
     if (name == isaName(isa)) {
       *out = isa;
       return true;
@@ -73,13 +81,16 @@ bool isaAvailable(Isa isa) {
 #if defined(__aarch64__)
     case Isa::Neon: return cpu().neon;
 #endif
+#if defined(__wasm_simd128__)
+    case Isa::WasmSimd: return true;  // a runtime without simd128 cannot even compile this build
+#endif
     default: return false;
   }
 }
 
 std::string availableIsas() {
   std::string s;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
+  for (Isa isa : kAll) {
     if (!isaAvailable(isa)) continue;
     if (!s.empty()) s += ',';
     s += isaName(isa);
@@ -90,7 +101,7 @@ std::string availableIsas() {
 Isa currentIsa() { return Isa(current().load()); }
 
 Isa capIsa(Isa cap) {
-  const Isa chosen = best(cap == Isa::Neon ? Isa::Avx512 : cap);
+  const Isa chosen = best(cap == Isa::Neon || cap == Isa::WasmSimd ? Isa::Avx512 : cap);
   current().store(int(chosen));
   return chosen;
 }
@@ -103,6 +114,9 @@ const KernelTable& activeTable() {
 #endif
 #if defined(__aarch64__)
     case Isa::Neon: return neonTable();
+#endif
+#if defined(__wasm_simd128__)
+    case Isa::WasmSimd: return wasmSimdTable();
 #endif
     default: return scalarTable();
   }

@@ -57,6 +57,9 @@ const KernelTable& avx512Table();
 #if defined(__aarch64__)
 const KernelTable& neonTable();
 #endif
+#if defined(__wasm_simd128__)
+const KernelTable& wasmSimdTable();
+#endif
 
 }  // namespace kintsugi
 

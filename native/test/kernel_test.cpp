@@ -204,7 +204,7 @@ static double worstRelative(const Model& a, const Model& b) {
 
 int main() {
   std::printf("available: %s\n", availableIsas().c_str());
-  const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon};
+  const Isa all[] = {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon, Isa::WasmSimd};
   for (Isa isa : all) {
     if (!isaAvailable(isa)) continue;
     capIsa(isa);

@@ -36,6 +36,42 @@ function oneLine(e: unknown): string {
   return text.split('\n')[0].trim();
 }
 
+/** 'glibc' or 'musl' on Linux (what node-gyp-build matches prebuild tags against), else ''. */
+function libcOf(): string {
+  if (process.platform !== 'linux') return '';
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime ? 'glibc' : 'musl';
+}
+
+/** The binaries this install ships, as "linux-x64 (glibc, musl), darwin-arm64, …". */
+function shippedPrebuilds(): string {
+  const dir = path.join(PACKAGE_ROOT, 'prebuilds');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require('fs') as typeof import('fs');
+    return fs.readdirSync(dir).sort().map((target) => {
+      const tags = fs.readdirSync(path.join(dir, target)).map((f) => f.split('.').find((t) => t === 'glibc' || t === 'musl')).filter(Boolean);
+      return tags.length > 0 ? `${target} (${tags.join(', ')})` : target;
+    }).join(', ') || 'none';
+  } catch {
+    return 'none';
+  }
+}
+
+/**
+ * One line, in the manner of sharp's: which platform found no binary (or which binary failed to
+ * load, and why), what ships, and the command that builds one from source.
+ */
+export function explainNativeLoadFailure(e: unknown): string {
+  const libc = libcOf();
+  const platform = `${process.platform}-${process.arch}${libc ? ` (${libc})` : ''}`;
+  const message = oneLine(e);
+  const what = /No native build was found/.test(message)
+    ? `no native binary for ${platform} in this install (it ships: ${shippedPrebuilds()})`
+    : `the native binary for ${platform} did not load (${message.slice(0, 200)})`;
+  return `${what}; to build one from source: cd ${path.relative(process.cwd(), PACKAGE_ROOT) || '.'} && npm run build:native (needs a C++17 compiler, python3 and make)`;
+}
+
 /** The raw binding, or why it could not be loaded. Cached; never throws. */
 export function loadNativeAddon(): NativeAddon | { error: string } {
   if (addon !== null) return addon;
@@ -49,9 +85,7 @@ export function loadNativeAddon(): NativeAddon | { error: string } {
       addon = loaded;
     }
   } catch (e) {
-    addon = {
-      error: `native addon not loaded (${oneLine(e)}); build it with 'npm run build:native'`,
-    };
+    addon = { error: explainNativeLoadFailure(e) };
   }
   return addon;
 }

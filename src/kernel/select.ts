@@ -1,14 +1,16 @@
 /**
- * Chooses the kernel once per process: the native addon when a binary fits, else the reference
- * kernel, and says which and why (`kernelInfo()`). Falling back prints one line, once.
+ * Chooses the kernel once per process: the native addon when a binary fits, else the
+ * WebAssembly build of the same C++ kernel, else the TypeScript reference kernel, and says which
+ * and why (`kernelInfo()`). Falling back prints one line, once.
  */
 import { loadNativeKernel } from './native';
 import { referenceKernel } from './reference';
 import type { Kernel } from './types';
+import { loadWasmKernel } from './wasm';
 
 export interface KernelInfo {
   /** Which kernel runs the steps. */
-  kernel: 'js' | 'native';
+  kernel: 'js' | 'native' | 'wasm';
   /** Why this kernel was chosen, in one line. */
   reason: string;
   /** The instruction set the native kernel dispatched to (native only). */
@@ -17,6 +19,8 @@ export interface KernelInfo {
   threads?: number;
   /** Version of the native addon (native only). */
   addonVersion?: string;
+  /** Whether the WebAssembly kernel runs its SIMD (simd128) build (wasm only). */
+  wasmSimd?: boolean;
 }
 
 interface Selection {
@@ -28,24 +32,33 @@ let selection: Selection | null = null;
 
 function select(): Selection {
   const forced = process.env.KINTSUGI_KERNEL;
-  if (forced != null && forced !== '' && forced !== 'js' && forced !== 'native') {
-    throw new RangeError(`kintsugi: KINTSUGI_KERNEL must be 'js' or 'native'; got ${JSON.stringify(forced)}`);
+  if (forced != null && forced !== '' && forced !== 'js' && forced !== 'native' && forced !== 'wasm') {
+    throw new RangeError(`kintsugi: KINTSUGI_KERNEL must be 'js', 'native' or 'wasm'; got ${JSON.stringify(forced.slice(0, 40))}`);
   }
   if (forced === 'js') {
     return { kernel: referenceKernel, info: { kernel: 'js', reason: 'KINTSUGI_KERNEL=js forces the TypeScript reference kernel' } };
   }
-  const native = loadNativeKernel();
-  if (!('error' in native)) {
-    const { isa, threads, addonVersion } = native.info;
-    return {
-      kernel: native.kernel,
-      info: { kernel: 'native', reason: `native addon ${addonVersion} loaded; ${isa} kernels, ${threads} threads`, isa, threads, addonVersion },
-    };
+  let nativeError = 'KINTSUGI_KERNEL=wasm skips the native addon';
+  if (forced !== 'wasm') {
+    const native = loadNativeKernel();
+    if (!('error' in native)) {
+      const { isa, threads, addonVersion } = native.info;
+      return {
+        kernel: native.kernel,
+        info: { kernel: 'native', reason: `native addon ${addonVersion} loaded; ${isa} kernels, ${threads} threads`, isa, threads, addonVersion },
+      };
+    }
+    if (forced === 'native') throw new Error(`kintsugi: KINTSUGI_KERNEL=native but ${native.error}`);
+    nativeError = native.error;
   }
-  if (forced === 'native') {
-    throw new Error(`kintsugi: KINTSUGI_KERNEL=native but ${native.error}`);
+  const wasm = loadWasmKernel();
+  if (!('error' in wasm)) {
+    const reason = `${nativeError}; the WebAssembly kernel (${wasm.info.simd ? 'SIMD' : 'scalar'} build) runs instead`;
+    if (forced !== 'wasm') console.warn(`kintsugi-optimizer: ${reason}`);
+    return { kernel: wasm.kernel, info: { kernel: 'wasm', reason, wasmSimd: wasm.info.simd } };
   }
-  const reason = `${native.error}; the TypeScript reference kernel runs instead`;
+  if (forced === 'wasm') throw new Error(`kintsugi: KINTSUGI_KERNEL=wasm but ${wasm.error}`);
+  const reason = `${nativeError}; ${wasm.error}; the TypeScript reference kernel runs instead`;
   console.warn(`kintsugi-optimizer: ${reason}`);
   return { kernel: referenceKernel, info: { kernel: 'js', reason } };
 }

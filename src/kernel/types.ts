@@ -82,7 +82,7 @@ export interface KernelOutput {
 }
 
 export interface Kernel {
-  readonly name: 'js' | 'native';
+  readonly name: 'js' | 'native' | 'wasm';
   step(vars: readonly KernelVariable[], params: KernelParams, out: KernelOutput): void;
 }
 

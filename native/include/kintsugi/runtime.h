@@ -5,10 +5,10 @@
 
 namespace kintsugi {
 
-enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3 };
+enum class Isa : int { Scalar = 0, Avx2 = 1, Avx512 = 2, Neon = 3, WasmSimd = 4 };
 
 const char* isaName(Isa isa);
-// Parses "scalar" | "avx2" | "avx512" | "neon"; false when the name is unknown.
+// Parses "scalar" | "avx2" | "avx512" | "neon" | "wasm-simd"; false when the name is unknown.
 bool parseIsa(const std::string& name, Isa* out);
 
 // True when this CPU and OS can run `isa` and this build contains a kernel for it.

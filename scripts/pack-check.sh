@@ -64,12 +64,15 @@ if (info.kernel !== 'native') { console.error('pack-check: the native kernel did
 })().catch((e) => { console.error(e); process.exit(1); });
 "
 
-# A platform with no binary: hide the prebuilds; the one warning line must name the command that
-# builds from source, and that command, run in the installed package, must give the native kernel.
-mv node_modules/kintsugi-optimizer/prebuilds "$tmp/prebuilds-hidden"
+# A platform with no binary: hide this platform's prebuilds. The one warning line must list what
+# ships and name the command that builds from source, the WebAssembly kernel must take over, and
+# that command, run in the installed package, must give the native kernel.
+mv node_modules/kintsugi-optimizer/prebuilds/linux-x64 "$tmp/prebuilds-hidden"
 warning=$(PATH="$tmp/bin" node -e "require('kintsugi-optimizer').kernelInfo()" 2>&1)
-echo "pack-check: with no prebuild: $warning"
+echo "pack-check: with no linux-x64 prebuild: $warning"
+grep -q 'darwin-arm64' <<<"$warning" || { echo "pack-check: the fallback warning does not list the binaries that ship"; exit 1; }
 grep -q 'npm run build:native' <<<"$warning" || { echo "pack-check: the fallback warning does not say how to build from source"; exit 1; }
+grep -q 'WebAssembly kernel' <<<"$warning" || { echo "pack-check: the WebAssembly kernel did not take over"; exit 1; }
 (cd node_modules/kintsugi-optimizer && npm run build:native >"$tmp/build-native.log" 2>&1) \
   || { tail -20 "$tmp/build-native.log"; echo "pack-check: npm run build:native failed in the installed package"; exit 1; }
 node -e "

@@ -12,9 +12,9 @@ const root = path.resolve(__dirname, '..');
 if (['pack', 'publish'].includes(process.env.npm_command)) process.exit(0);
 
 const npm = process.env.npm_execpath ? [process.execPath, process.env.npm_execpath] : ['npm'];
-function npmRun(script) {
+function npmRun(script, silent = true) {
   const [cmd, ...pre] = npm;
-  return spawnSync(cmd, [...pre, 'run', '--silent', script], { cwd: root, encoding: 'utf8', shell: cmd === 'npm' && process.platform === 'win32' });
+  return spawnSync(cmd, [...pre, 'run', ...(silent ? ['--silent'] : []), script], { cwd: root, encoding: 'utf8', shell: cmd === 'npm' && process.platform === 'win32' });
 }
 
 const ts = npmRun('build');
@@ -25,11 +25,14 @@ if (ts.status !== 0) {
 }
 
 const t0 = Date.now();
-const native = npmRun('build:native');
+// Not --silent: npm would pass that on to node-gyp, which would then not say what is missing.
+const native = npmRun('build:native', false);
 if (native.status === 0) {
   console.log(`kintsugi-optimizer (prepare): native addon built for ${process.platform}-${process.arch} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 } else {
-  const why = `${native.stderr}\n${native.stdout}`.split('\n').map((l) => l.trim())
-    .find((l) => /not found|ENOENT|error|could not find/i.test(l)) ?? `exit ${native.status}`;
+  const lines = `${native.stderr}\n${native.stdout}`.split('\n').map((l) => l.trim());
+  const stack = lines.find((l) => l.startsWith('gyp ERR! stack Error:'));
+  const why = stack ? stack.slice('gyp ERR! stack Error:'.length).trim()
+    : lines.find((l) => /not found|ENOENT|error/i.test(l)) ?? `exit ${native.status}`;
   console.warn(`kintsugi-optimizer (prepare): native addon not built (${why.slice(0, 160)}); the portable kernel will run. Install a C++17 compiler, python3 and make, then run 'npm run build:native'.`);
 }

@@ -1,4 +1,5 @@
-// Throughput: the native kernel, the reference kernel, KintsugiOptimizer.applyGradients on the
+// Throughput: the native kernel, the WebAssembly kernel (SIMD and scalar builds), the reference
+// kernel, KintsugiOptimizer.applyGradients on the
 // cpu and wasm backends with each kernel, tf.train.adam, and Kintsugi written in plain tfjs ops,
 // against a native STREAM-style triad measured in the same run (the reachable bandwidth).
 //
@@ -171,8 +172,13 @@ function direct() {
   const { loadNativeKernel, loadNativeAddon } = require('../dist/kernel/native.js');
   const { kernelParamsOf } = require('../dist/kernel/types.js');
   const { resolveOptions } = require('../dist/options.js');
+  const { loadWasmKernel } = require('../dist/kernel/wasm.js');
   const native = loadNativeKernel();
   const kernels = [['reference kernel', referenceKernel]];
+  for (const simd of [false, true]) {
+    const wasm = loadWasmKernel({ simd });
+    if (!('error' in wasm)) kernels.unshift([`wasm-${simd ? 'simd' : 'scalar'} kernel`, wasm.kernel]);
+  }
   if (!('error' in native)) kernels.unshift(['native kernel', native.kernel]);
   const params = kernelParamsOf(resolveOptions(HYPER));
   const results = [];
@@ -229,8 +235,9 @@ async function main() {
   const rows = [...d.results];
   const memory = [...d.memory];
   const nativeOk = !('error' in d.native);
+  const wasmOk = d.results.some((x) => x.contender === 'wasm-simd kernel');
   for (const backend of ['cpu', 'wasm']) {
-    for (const kernel of nativeOk ? ['native', 'js'] : ['js']) {
+    for (const kernel of [...(nativeOk ? ['native'] : []), ...(wasmOk ? ['wasm'] : []), 'js']) {
       const r = runWorker(backend, 'kintsugi', kernel);
       rows.push(...r.filter((x) => !x.memory));
       memory.push(...r.filter((x) => x.memory));
@@ -284,7 +291,9 @@ function markdown(r) {
   lines.push('| model | contender | median ms (min–max) | GB/s | of roofline | speed-up vs tf.train.adam (same backend) |');
   lines.push('| --- | --- | --- | --- | --- | --- |');
   const adam = (model, contender) => {
-    const backend = contender.includes('wasm') ? 'wasm' : 'cpu';
+    // 'applyGradients wasm native', 'tf.train.adam wasm', …: the backend is the word after the
+    // family; direct kernel calls ('wasm-simd kernel') compare with the cpu backend's Adam.
+    const backend = /^(?:applyGradients|tf\.train\.adam|plain-tfjs Kintsugi) (\w+)/.exec(contender)?.[1] ?? 'cpu';
     return r.rows.find((x) => x.model === model && x.contender === `tf.train.adam ${backend}`);
   };
   for (const x of r.rows) {
@@ -293,12 +302,29 @@ function markdown(r) {
     lines.push(`| ${x.model} | ${x.contender} | ${x.medianMs.toFixed(3)} (${x.minMs.toFixed(3)}–${x.maxMs.toFixed(3)}) | ${x.gbPerS.toFixed(2)} | ${Number.isFinite(x.fractionOfTriad) ? `${(100 * x.fractionOfTriad).toFixed(0)}%` : 'n/a'} | ${speedup} |`);
   }
   lines.push('');
+  lines.push(...kernelRatios(r.rows));
+  lines.push('');
   lines.push('| contender | JS heap growth over 1,000 steps | RSS growth | tensor growth |');
   lines.push('| --- | --- | --- | --- |');
   for (const m of r.memory) {
     lines.push(`| ${m.contender} | ${m.memory.heapGrowthBytes} B | ${m.memory.rssGrowthBytes ?? 'n/a'} B | ${m.memory.tensorGrowth ?? 'n/a'} |`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Speed-ups between the fallbacks, from the direct kernel calls of the same run. */
+function kernelRatios(rows) {
+  const ms = (model, contender) => rows.find((x) => x.model === model && x.contender === contender)?.medianMs;
+  const ratio = (a, b) => (a && b ? `${(a / b).toFixed(1)}×` : 'n/a');
+  const lines = ['Kernel speed-ups (direct calls, median step time of the slower over the faster):', ''];
+  lines.push('| model | wasm-simd / TypeScript | wasm-simd / wasm-scalar | native / wasm-simd |');
+  lines.push('| --- | --- | --- | --- |');
+  for (const model of [...new Set(rows.map((x) => x.model))]) {
+    const [ts, scalar, simd, native] = ['reference kernel', 'wasm-scalar kernel', 'wasm-simd kernel', 'native kernel'].map((c) => ms(model, c));
+    if (!ts) continue;
+    lines.push(`| ${model} | ${ratio(ts, simd)} | ${ratio(scalar, simd)} | ${ratio(simd, native)} |`);
+  }
+  return lines;
 }
 
 if (process.argv[2] === '--worker') {

@@ -170,8 +170,7 @@ function runWorker(backend, family, kernel) {
 function direct() {
   const { referenceKernel } = require('../dist/kernel/reference.js');
   const { loadNativeKernel, loadNativeAddon } = require('../dist/kernel/native.js');
-  const { kernelParamsOf } = require('../dist/kernel/types.js');
-  const { resolveOptions } = require('../dist/options.js');
+  const { kernelParamsOf, resolveOptions } = require('../dist/options.js');
   const { loadWasmKernel } = require('../dist/kernel/wasm.js');
   const native = loadNativeKernel();
   const kernels = [['reference kernel', referenceKernel]];

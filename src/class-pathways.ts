@@ -4,10 +4,14 @@
  * and clamped exactly as the parameter stream's ϕ is, and the parameters descend
  * Σ_c w_c ϕ_c l_c with ϕ held constant: w_c = 1/C (`weighting: 'balanced'`) or the class's share
  * of the batch (`weighting: 'frequency'`, which is the plain mean loss while ϕ ≡ 1).
+ *
+ * Its options, the loss, the gilding, and (`ClassStream`) its bookkeeping inside an optimizer:
+ * the state, the proposal of the training step in flight, and the saved form.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gildGroup, makeRelative } from './kernel/reference';
 import { checkChoice, checkNumber, CHOICES, Crack, mergeKnown, Normalize, NUMBER_RULES } from './options';
+import type { NamedTensor } from './state';
 
 /** A per-sample loss: returns one value per sample (trailing axes are averaged). */
 export type PerSampleLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
@@ -62,7 +66,6 @@ export function resolveClassOptions(options: ClassPathwayOptions = {}): Resolved
   checkChoice('weighting', o.weighting, ['balanced', 'frequency']);
   return o;
 }
-
 
 /** Class value weights, the last crack seen per class, and the mean |Δϕ| of the step that made them. */
 export interface ClassState {
@@ -149,4 +152,99 @@ export function gildClasses(
 
 export function freshClassState(classes: number): ClassState {
   return { phi: new Float32Array(classes).fill(1), crack: new Float32Array(classes), meanAbsDeltaPhi: 0 };
+}
+
+/** Weight-name prefix of the loss-level stream's state in getWeights/setWeights. */
+const CLASS_PREFIX = 'kintsugi/classes/';
+
+/** Whether a saved weight belongs to the class stream (`kintsugi/classes/phi`, `…/crack`). */
+export function isClassWeight(entry: NamedTensor): boolean {
+  return entry.name.startsWith(CLASS_PREFIX);
+}
+
+/**
+ * The class stream of one optimizer. ϕ_c may gild only while a training step computes its
+ * gradients (`training`); the gilded ϕ is a proposal, which the optimizer takes when its step
+ * starts (`takeProposal`) and keeps only when the step succeeds (`commit`).
+ */
+export class ClassStream {
+  private state: ClassState | null = null;
+  /** The gilded ϕ of the current training step, kept once the step succeeds. */
+  private proposal: ClassState | null = null;
+  /** True while `minimize` computes gradients: the only time the class stream may gild. */
+  private inTrainingStep = false;
+
+  /** Runs `computeGradients` as a training step. */
+  training<T>(computeGradients: () => T): T {
+    this.inTrainingStep = true;
+    try {
+      return computeGradients();
+    } finally {
+      this.inTrainingStep = false;
+    }
+  }
+
+  /** `optimizer.valueWeightedLoss(base, options)`: checks both, then returns the loss. */
+  loss(base: BaseLoss, options: ClassPathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    if (typeof base !== 'function' && base !== 'binaryCrossentropy' && base !== 'categoricalCrossentropy') {
+      throw new RangeError(
+        `kintsugi: valueWeightedLoss base must be 'binaryCrossentropy', 'categoricalCrossentropy' or a per-sample loss function; got ${JSON.stringify(base)}`,
+      );
+    }
+    const resolved = resolveClassOptions(options);
+    return (yTrue, yPred) =>
+      valueWeightedLossValue(base, yTrue, yPred, (classes, readBatch) => {
+        if (this.state == null || this.state.phi.length !== classes) this.state = freshClassState(classes);
+        if (!this.inTrainingStep) return this.state.phi;
+        this.proposal = gildClasses(this.state, readBatch(), resolved);
+        return this.proposal.phi;
+      }, resolved.weighting);
+  }
+
+  /** Takes the pending proposal (null if none): any error in the step that follows drops it. */
+  takeProposal(): ClassState | null {
+    const proposal = this.proposal;
+    this.proposal = null;
+    return proposal;
+  }
+
+  /** The step succeeded: its proposal becomes the state. */
+  commit(proposal: ClassState | null): void {
+    if (proposal) this.state = proposal;
+  }
+
+  /** The class state, or null before the stream has run. */
+  get current(): ClassState | null {
+    return this.state;
+  }
+
+  /** `kintsugi/classes/phi` and `kintsugi/classes/crack` as new tensors; none before the stream has run. */
+  savedWeights(): NamedTensor[] {
+    if (!this.state) return [];
+    return [
+      { name: `${CLASS_PREFIX}phi`, tensor: tf.tensor1d(this.state.phi) },
+      { name: `${CLASS_PREFIX}crack`, tensor: tf.tensor1d(this.state.crack) },
+    ];
+  }
+
+  /** Restores the state from the class entries of setWeights (none: no state). */
+  async restore(entries: readonly NamedTensor[]): Promise<void> {
+    this.state = await readClassState(entries);
+    this.proposal = null;
+  }
+
+  reset(): void {
+    this.state = null;
+    this.proposal = null;
+  }
+}
+
+async function readClassState(entries: readonly NamedTensor[]): Promise<ClassState | null> {
+  if (entries.length === 0) return null;
+  const phi = entries.find((w) => w.name === `${CLASS_PREFIX}phi`);
+  const crack = entries.find((w) => w.name === `${CLASS_PREFIX}crack`);
+  if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size) {
+    throw new RangeError(`kintsugi: setWeights needs both '${CLASS_PREFIX}phi' and '${CLASS_PREFIX}crack' of one length`);
+  }
+  return { phi: Float32Array.from(await phi.tensor.data()), crack: Float32Array.from(await crack.tensor.data()), meanAbsDeltaPhi: 0 };
 }

@@ -3,9 +3,9 @@
  * TensorFlow.js. `kintsugi(options)` is a drop-in replacement for `tf.train.adam(...)`.
  */
 export { KintsugiOptimizer, kintsugi } from './optimizer';
-export type { PhiStats, VariablePhiStats, ClassPhiStats, StorageStats, NamedTensor } from './optimizer';
+export type { PhiStats, VariablePhiStats, ClassPhiStats, StorageStats, PhiSummary, GildedPathway } from './stats';
+export type { NamedTensor } from './state';
 export type { BaseLoss, PerSampleLoss, ClassPathwayOptions, Weighting } from './class-pathways';
-export type { PhiSummary, GildedPathway } from './inspect';
 export { DEFAULT_OPTIONS } from './options';
 export type { KintsugiOptions, Crack, Granularity, Normalize, Base, NonFinitePolicy, StorageMode } from './options';
 export { kernelInfo } from './kernel/select';
@@ -13,13 +13,13 @@ export type { KernelInfo } from './kernel/select';
 export { referenceKernel } from './kernel/reference';
 export { NonFiniteGradientError, GRANULARITY, BASE } from './kernel/types';
 export type { Kernel, KernelVariable, KernelParams, KernelOutput } from './kernel/types';
-export { PhiRecorder, phiReport } from './report/phi-report';
-export type { PhiReportOptions, FirstLayer } from './report/phi-report';
-export { lineChart, histogram } from './report/svg';
-export type { LineChartOptions, HistogramOptions, Series } from './report/svg';
-export { averagePrecision, rocAuc, recallAtPrecision, recallAtFpr, bestF1, precisionRecallCurve } from './metrics';
-export type { BestF1, PrecisionRecallCurve } from './metrics';
-export { focalLoss, focalLossPerSample } from './focal-loss';
-export type { FocalLossOptions, FocalLossFn, FocalLossPerSampleFn } from './focal-loss';
-export { syntheticFraud } from './data/synthetic-fraud';
-export { parseCsv, stratifiedSplit, subsamplePositives, standardize } from './data/csv';
+export { PhiRecorder, phiReport } from './eval/report/phi-report';
+export type { PhiReportOptions, FirstLayer } from './eval/report/phi-report';
+export { lineChart, histogram } from './eval/report/svg';
+export type { LineChartOptions, HistogramOptions, Series } from './eval/report/svg';
+export { averagePrecision, rocAuc, recallAtPrecision, recallAtFpr, bestF1, precisionRecallCurve } from './eval/metrics';
+export type { BestF1, PrecisionRecallCurve } from './eval/metrics';
+export { focalLoss, focalLossPerSample } from './eval/focal-loss';
+export type { FocalLossOptions, FocalLossFn, FocalLossPerSampleFn } from './eval/focal-loss';
+export { syntheticFraud } from './eval/data/synthetic-fraud';
+export { parseCsv, stratifiedSplit, subsamplePositives, standardize } from './eval/data/csv';

@@ -1,9 +1,11 @@
 /**
- * The optimizer's options: their types, defaults and validation.
+ * The optimizer's options: their types, defaults and validation, and their translation into the
+ * kernel contract's `KernelParams` (`kernelParamsOf`).
  *
  * Every option is checked once, at construction; a bad one throws an error that names the
  * option, the value given and what is allowed, so a typo never trains silently with a default.
  */
+import { BASE, GRANULARITY, KernelParams } from './kernel/types';
 
 export type Crack = 'absolute' | 'relative';
 export type Granularity = 'weight' | 'unit' | 'layer';
@@ -180,4 +182,26 @@ export function resolveOptions(options: KintsugiOptions | undefined | null): Res
   // phiMin ≤ 1 ≤ phiMax by the ranges above, so ϕ ≡ 1 (the start) is always feasible.
   const resolved = merged as unknown as ResolvedOptions;
   return resolved;
+}
+
+/** The resolved options in the kernel's terms (numeric codes and booleans), at step 1; the optimizer derives it once. */
+export function kernelParamsOf(o: ResolvedOptions): KernelParams {
+  return {
+    granularity: GRANULARITY[o.granularity],
+    base: BASE[o.base],
+    learningRate: o.learningRate,
+    gildingRate: o.gildingRate,
+    annealing: o.annealing,
+    relativeCrack: o.crack === 'relative',
+    normalizeMean: o.normalize === 'mean',
+    phiMin: o.phiMin,
+    phiMax: o.phiMax,
+    momentum: o.momentum,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    epsilon: o.epsilon,
+    weightDecay: o.weightDecay,
+    throwOnNonFinite: o.nonFinite === 'throw',
+    step: 1,
+  };
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../src/data/synthetic-fraud';
+import { createRng } from '../src/eval/data/synthetic-fraud';
 
 const root = join(__dirname, '..');
 

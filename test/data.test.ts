@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCsv, standardize, stratifiedSplit, subsamplePositives } from '../src/data/csv';
-import { FRAUD_FEATURES, FRAUD_PATTERNS, createRng, syntheticFraud } from '../src/data/synthetic-fraud';
-import { rocAuc } from '../src/metrics';
+import { parseCsv, standardize, stratifiedSplit, subsamplePositives } from '../src/eval/data/csv';
+import { FRAUD_FEATURES, FRAUD_PATTERNS, createRng, syntheticFraud } from '../src/eval/data/synthetic-fraud';
+import { rocAuc } from '../src/eval/metrics';
 
 // The copy the package ships (data/README.md has its attribution), parsed once for every test here.
 const CANCER = parseCsv(readFileSync(join(__dirname, '..', 'data', 'breast_cancer.csv'), 'utf8'), { label: 'label' });

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { focalLoss, focalLossPerSample } from '../src/focal-loss';
+import { focalLoss, focalLossPerSample } from '../src/eval/focal-loss';
 import { rng } from './helpers';
 
 beforeAll(async () => {

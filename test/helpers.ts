@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { expect } from 'vitest';
-import { createRng } from '../src/data/synthetic-fraud';
+import { createRng } from '../src/eval/data/synthetic-fraud';
 
 export { tf };
 

@@ -6,7 +6,7 @@ import {
   recallAtFpr,
   recallAtPrecision,
   rocAuc,
-} from '../src/metrics';
+} from '../src/eval/metrics';
 import { rng } from './helpers';
 
 // The example of scikit-learn's documentation, worked by hand.

@@ -6,8 +6,8 @@ import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
-import { resolveOptions } from '../src/options';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
+import { kernelParamsOf, resolveOptions } from '../src/options';
 import { cloneVars, expectNear as expectNearFor, makeVars, newGrads, out } from './kernel-fixtures';
 
 const expectNear = (what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, terms?: ArrayLike<number>, rtol = 1e-5) =>

@@ -2,8 +2,8 @@
 // its comments, and the numbers asserted are the ones worked out there.
 import { describe, expect, it } from 'vitest';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
-import { resolveOptions } from '../src/options';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
+import { kernelParamsOf, resolveOptions } from '../src/options';
 
 const SGD: KernelParams = kernelParamsOf(resolveOptions({ granularity: 'weight', base: 'sgd', learningRate: 0.1, gildingRate: 0.5, crack: 'absolute' }));
 

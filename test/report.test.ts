@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kintsugi, PhiRecorder, phiReport } from '../src';
-import { histogram, lineChart } from '../src/report/svg';
+import { histogram, lineChart } from '../src/eval/report/svg';
 import { smallClassifier, tf, useBackend } from './helpers';
 
 describe('svg charts', () => {

@@ -7,9 +7,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { referenceKernel } from '../src/kernel/reference';
-import { BASE, GRANULARITY, KernelParams, KernelVariable, kernelParamsOf, NonFiniteGradientError } from '../src/kernel/types';
+import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
 import { embeddedWasmBinaries, loadWasmKernel, WasmKernel, wasmSimdSupported } from '../src/kernel/wasm';
-import { resolveOptions } from '../src/options';
+import { kernelParamsOf, resolveOptions } from '../src/options';
 import { cloneVars, expectNear as expectNearFor, makeVars, newGrads, out } from './kernel-fixtures';
 
 const expectNear = (what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, terms?: ArrayLike<number>, rtol = 1e-5) =>

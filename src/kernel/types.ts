@@ -1,10 +1,11 @@
 /**
- * The kernel interface: one call per optimizer step, for all variables of that step, over
- * Float32Arrays and plain numbers. It knows nothing of tfjs. The TypeScript reference kernel
- * implements it, and so does the native addon; each is tested against the other.
+ * The kernel contract: one call per optimizer step, for all variables of that step, over
+ * Float32Arrays and plain numbers. It imports nothing, knows nothing of tfjs or of the optimizer,
+ * so any backend can implement it: the TypeScript reference kernel (./reference), the native addon
+ * (./native) and its WebAssembly build (./wasm) do, and each is tested against the others
+ * (test/kernel-vectors.test.ts). The optimizer turns its options into `KernelParams` with
+ * `kernelParamsOf` (../options).
  */
-
-import type { ResolvedOptions } from '../options';
 
 /** Numeric codes, so the native binding receives plain integers. */
 export const GRANULARITY = { weight: 0, unit: 1, layer: 2 } as const;
@@ -49,28 +50,6 @@ export interface KernelParams {
   throwOnNonFinite: boolean;
   /** The optimizer's step count t, 1 on the first call; Adam's bias correction uses it. */
   step: number;
-}
-
-/** The resolved options in the kernel's terms (numeric codes and booleans), at step 1; the optimizer derives it once. */
-export function kernelParamsOf(o: ResolvedOptions): KernelParams {
-  return {
-    granularity: GRANULARITY[o.granularity],
-    base: BASE[o.base],
-    learningRate: o.learningRate,
-    gildingRate: o.gildingRate,
-    annealing: o.annealing,
-    relativeCrack: o.crack === 'relative',
-    normalizeMean: o.normalize === 'mean',
-    phiMin: o.phiMin,
-    phiMax: o.phiMax,
-    momentum: o.momentum,
-    beta1: o.beta1,
-    beta2: o.beta2,
-    epsilon: o.epsilon,
-    weightDecay: o.weightDecay,
-    throwOnNonFinite: o.nonFinite === 'throw',
-    step: 1,
-  };
 }
 
 /** Filled by the kernel, one slot per variable, so a step allocates nothing. */

@@ -3,7 +3,7 @@
  * the input features that feed them) and how the distribution settled over epochs (ϕ drift, the
  * seeds' definition of convergence). One self-contained HTML page, inline SVG, no scripts.
  */
-import type { KintsugiOptimizer } from '../optimizer';
+import type { KintsugiOptimizer } from '../../optimizer';
 import { escapeXml, histogram, lineChart } from './svg';
 
 interface Snapshot {

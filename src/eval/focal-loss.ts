@@ -12,7 +12,7 @@
  * binary cross-entropy; for y ∈ {0, 1} this is exactly the formula above.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkNumber, mergeKnown, show } from './options';
+import { checkNumber, mergeKnown, show } from '../options';
 
 export interface FocalLossOptions {
   /** γ ≥ 0, the focusing parameter: how much easy examples are down-weighted. 0 gives α-weighted

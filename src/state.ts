@@ -1,0 +1,175 @@
+/**
+ * The optimizer's per-variable state (ϕ and the base moments, as Float32Arrays the kernel updates
+ * in place) and its saved form.
+ *
+ * Saved form, in tfjs's positional convention (what `getWeights()` returns and `setWeights()`
+ * takes): the iteration count (`iter`, written by tf.Optimizer), then every variable's
+ * `<variable>/phi`, then every `<variable>/momentum` (base `momentum`) or every `<variable>/m`
+ * followed by every `<variable>/v` (base `adam`), then the class stream's entries
+ * (`kintsugi/classes/…`, see ../class-pathways). A restored entry binds at the variable's first
+ * step: to the variable of the same name, else to the variable at the same position in the
+ * gradient list if its sizes fit, else the variable starts fresh.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { GranularityCode, pathwayCount } from './kernel/types';
+import type { Base } from './options';
+
+/** tfjs's `{name, tensor}` pair (not exported from tfjs-core's entry point). */
+export interface NamedTensor {
+  name: string;
+  tensor: tf.Tensor;
+}
+
+export interface VariableState {
+  phi: Float32Array;
+  /** Momentum accumulator (`momentum`) or first moment (`adam`); empty for `sgd`. */
+  m: Float32Array;
+  /** Second moment (`adam`); empty otherwise. */
+  v: Float32Array;
+  skipped: number;
+  meanAbsDeltaPhi: number;
+}
+
+/** State restored by `setWeights`, bound to variables at the next step. */
+export interface SavedState {
+  name: string;
+  phi: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+const MOMENT_SUFFIX = { sgd: [], momentum: ['momentum'], adam: ['m', 'v'] } as const;
+
+function lastAxis(shape: readonly number[]): number {
+  return shape.length === 0 ? 1 : shape[shape.length - 1];
+}
+
+/** Every variable's state, by name, and the restored entries not yet bound to a variable. */
+export class VariableStates {
+  private readonly byName = new Map<string, VariableState>();
+  /** Restored by setWeights and not yet bound; a bound entry becomes null, keeping positions. */
+  private pending: Array<SavedState | null> = [];
+
+  constructor(
+    private readonly granularity: GranularityCode,
+    private readonly base: Base,
+  ) {}
+
+  /** The variable's state: existing, restored by setWeights (by name, else by position), or new. */
+  stateFor(variable: tf.Variable, position: number): VariableState {
+    const existing = this.byName.get(variable.name);
+    if (existing) return existing;
+    const P = pathwayCount(this.granularity, variable.size, lastAxis(variable.shape));
+    const momentLength = this.base === 'sgd' ? 0 : variable.size;
+    let restored = this.pending.find((s) => s?.name === variable.name) ?? null;
+    if (restored == null) {
+      const candidate = this.pending[position];
+      if (candidate && candidate.phi.length === P && candidate.m.length === momentLength) restored = candidate;
+    }
+    if (restored) {
+      this.pending[this.pending.indexOf(restored)] = null;
+      if (restored.phi.length !== P || restored.m.length !== momentLength) {
+        throw new RangeError(
+          `kintsugi: saved state of '${restored.name}' (${restored.phi.length} value weights, ${restored.m.length} moments) ` +
+            `does not fit variable '${variable.name}' of shape [${variable.shape}] (${P} value weights, ${momentLength} moments)`,
+        );
+      }
+    }
+    const state: VariableState = {
+      phi: restored?.phi ?? new Float32Array(P).fill(1),
+      m: restored?.m ?? new Float32Array(momentLength),
+      v: restored?.v ?? new Float32Array(this.base === 'adam' ? variable.size : 0),
+      skipped: 0,
+      meanAbsDeltaPhi: 0,
+    };
+    this.byName.set(variable.name, state);
+    return state;
+  }
+
+  /** Bound states in the order their variables first stepped. */
+  entries(): IterableIterator<[string, VariableState]> {
+    return this.byName.entries();
+  }
+
+  /** A copy of one variable's ϕ; throws naming the known variables if it has none. */
+  phiOf(name: string): Float32Array {
+    const s = this.byName.get(name);
+    if (s == null) {
+      const known = [...this.byName.keys()];
+      throw new RangeError(
+        `kintsugi: no value weights for variable '${name}'` +
+          (known.length ? `; known variables: ${known.join(', ')}` : '; the optimizer has not stepped yet'),
+      );
+    }
+    return s.phi.slice();
+  }
+
+  /** What getWeights saves: the bound states, then the restored ones not yet bound. */
+  saved(): SavedState[] {
+    const bound = [...this.byName].map(([name, s]) => ({ name, phi: s.phi, m: s.m, v: s.v }));
+    return [...bound, ...this.pending.filter((s): s is SavedState => s != null)];
+  }
+
+  /** Forgets every state; `saved` binds at the next steps. */
+  restore(saved: SavedState[]): void {
+    this.byName.clear();
+    this.pending = saved;
+  }
+
+  clear(): void {
+    this.byName.clear();
+    this.pending = [];
+  }
+}
+
+/** Every `<variable>/phi`, then the moments of each suffix of `base`: new tensors. */
+export function stateWeights(saved: readonly SavedState[], base: Base): NamedTensor[] {
+  const named: NamedTensor[] = saved.map((s) => ({ name: `${s.name}/phi`, tensor: tf.tensor1d(s.phi) }));
+  const suffixes = MOMENT_SUFFIX[base];
+  suffixes.forEach((suffix, k) => {
+    named.push(...saved.map((s) => ({ name: `${s.name}/${suffix}`, tensor: tf.tensor1d(k === 0 ? s.m : s.v) })));
+  });
+  return named;
+}
+
+/** The entries after the iteration count (class entries removed) read back as saved states, checking names and dtypes. */
+export async function readStateWeights(rest: readonly NamedTensor[], base: Base): Promise<SavedState[]> {
+  const streams = 1 + MOMENT_SUFFIX[base].length;
+  if (rest.length % streams !== 0) {
+    throw new RangeError(
+      `kintsugi: setWeights expected the iteration count then ${streams} tensors per variable ` +
+        `(base '${base}'); got ${rest.length} tensors after the count`,
+    );
+  }
+  const count = rest.length / streams;
+  const saved: SavedState[] = [];
+  for (let i = 0; i < count; i++) {
+    const phiEntry = rest[i];
+    const name = stripSuffix(phiEntry.name, 'phi');
+    if (name == null) {
+      throw new RangeError(`kintsugi: setWeights expected a '<variable>/phi' tensor at position ${i + 1}; got '${phiEntry.name}'`);
+    }
+    const [mEntry, vEntry] = [rest[count + i], rest[2 * count + i]];
+    const m = mEntry ? await readSaved(mEntry, name, MOMENT_SUFFIX[base][0] ?? 'm') : new Float32Array(0);
+    const v = vEntry ? await readSaved(vEntry, name, 'v') : new Float32Array(0);
+    saved.push({ name, phi: await readSaved(phiEntry, name, 'phi'), m, v });
+  }
+  return saved;
+}
+
+async function readSaved(entry: NamedTensor, name: string, suffix: string): Promise<Float32Array> {
+  if (stripSuffix(entry.name, suffix) !== name) {
+    throw new RangeError(
+      `kintsugi: setWeights expected '${name}/${suffix}' at this position; got '${entry.name}'`,
+    );
+  }
+  if (entry.tensor.dtype !== 'float32') {
+    throw new TypeError(`kintsugi: setWeights: '${entry.name}' must be float32; got ${entry.tensor.dtype}`);
+  }
+  return Float32Array.from(await entry.tensor.data());
+}
+
+/** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */
+function stripSuffix(name: string, suffix: string): string | null {
+  return name.endsWith(`/${suffix}`) ? name.slice(0, -suffix.length - 1) : null;
+}

@@ -18,6 +18,19 @@ const k = require('kintsugi-optimizer');
 tf.env().set('PROD', true);
 
 const BREAST_CANCER = path.join(__dirname, '..', 'data', 'breast_cancer.csv');
+/** The share of each class that goes to the test split. */
+const TEST_FRACTION = 0.3;
+/**
+ * Each class must have at least this many rows on each side of the split, or the run is refused
+ * before any training. Below it AP is not measurable: with no positive in test it is undefined
+ * (NaN), with no negative it is 1 whatever the model does, with one positive it is the reciprocal
+ * rank of a single example (1, 1/2, 1/3, …). With n test positives, one example changing rank
+ * moves AP by up to about 1/n, so 5 keeps that step at 0.2 at most, and the training split
+ * needs as many for the class weights and the class stream to have a rare class to learn from.
+ * It is a floor, not a recommendation: the built-in sets' test splits hold 30 positives (fraud)
+ * and 6 (breast cancer at 5%, the smallest split the harness reports on).
+ */
+const MIN_PER_CLASS = 5;
 
 function parseArgs(argv) {
   const args = { seeds: 10, epochs: 20, out: path.join(__dirname, 'results', 'rare'), quick: false, drop: [] };
@@ -64,8 +77,10 @@ function positiveInt(flag, s) {
 /** The data sets of this run: the user's CSV, or the built-in two. */
 function datasets(args) {
   if (args.data) {
+    const name = path.basename(args.data);
     const parsed = k.parseCsv(fs.readFileSync(args.data, 'utf8'), { label: args.label, positive: args.positive, drop: args.drop });
-    return [{ name: path.basename(args.data), ...parsed, subsample: null }];
+    checkMeasurable(name, args.label, parsed.y);
+    return [{ name, ...parsed, subsample: null }];
   }
   const fraud = k.syntheticFraud({ n: args.quick ? 4000 : 10000, seed: 1 });
   const cancer = k.parseCsv(fs.readFileSync(BREAST_CANCER, 'utf8'), { label: 'label' });
@@ -78,6 +93,30 @@ function datasets(args) {
   const picked = sets.filter((d) => d.name.includes(args.only));
   if (picked.length === 0) throw new Error(`--only ${args.only} matches no built-in data set (${sets.map((d) => d.name).join('; ')})`);
   return picked;
+}
+
+/**
+ * Refuses a label column that cannot give a measurable AP: fewer than MIN_PER_CLASS positives or
+ * negatives on either side of the split. The split's class counts do not depend on the seed.
+ */
+function checkMeasurable(name, label, y) {
+  if (y.length === 0) throw new Error(`${name} has no data rows (only a header)`);
+  const split = k.stratifiedSplit(y, TEST_FRACTION, 1);
+  const count = (idx, cls) => idx.reduce((n, r) => n + (y[r] === cls ? 1 : 0), 0);
+  const [trainPos, trainNeg, testPos, testNeg] = [count(split.train, 1), count(split.train, 0), count(split.test, 1), count(split.test, 0)];
+  if (Math.min(trainPos, trainNeg, testPos, testNeg) >= MIN_PER_CLASS) return;
+  const plural = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
+  throw new Error(
+    `${name}: label column '${clip(label)}' has ${plural(trainPos + testPos, 'positive')} and ${plural(trainNeg + testNeg, 'negative')}` +
+      ` (training gets ${plural(trainPos, 'positive')} and ${plural(trainNeg, 'negative')}, test ${testPos} and ${testNeg});` +
+      ` each side of the ${Math.round(100 * (1 - TEST_FRACTION))}/${Math.round(100 * TEST_FRACTION)} split needs at least` +
+      ` ${MIN_PER_CLASS} positives and ${MIN_PER_CLASS} negatives for average precision to be measurable`,
+  );
+}
+
+/** A value as error messages show it: at most 40 characters. */
+function clip(s) {
+  return s.length > 40 ? `${s.slice(0, 40)}…` : s;
 }
 
 /** Rows → tensors for one split. */
@@ -190,7 +229,7 @@ async function runOne(ds, method, seed, args) {
   let rows = Array.from({ length: ds.y.length }, (_, i) => i);
   if (ds.subsample != null) rows = Array.from(k.subsamplePositives(ds.y, ds.subsample, seed));
   const ySub = Uint8Array.from(rows, (r) => ds.y[r]);
-  const split = k.stratifiedSplit(ySub, 0.3, seed);
+  const split = k.stratifiedSplit(ySub, TEST_FRACTION, seed);
   // A seeded shuffle once, then fit without shuffling: every method sees the same batches.
   const trainRows = seededShuffle(Array.from(split.train, (i) => rows[i]), seed);
   const testRows = Array.from(split.test, (i) => rows[i]);
@@ -365,6 +404,8 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(`bench:rare: ${err.message}`);
+  // One line, whatever the error: the first line of its message, clipped.
+  const line = String(err && err.message).split('\n')[0];
+  console.error(`bench:rare: ${line.length > 500 ? `${line.slice(0, 500)}…` : line}`);
   process.exit(1);
 });

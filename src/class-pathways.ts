@@ -97,15 +97,30 @@ function classOf(yTrue: tf.Tensor): { index: tf.Tensor1D; classes: number } {
 }
 
 /**
- * The value-weighted loss. During a training step (`gild` returns a proposal) the class cracks
- * of this batch gild ϕ first and the returned loss uses the gilded ϕ; otherwise (evaluate,
- * validation, predict-time metrics) ϕ is only read.
+ * Where the value-weighted loss gets its class weights. Outside a training step (evaluate,
+ * validation, predict-time metrics) ϕ is only read (`phi`); in one (`training()` true) the
+ * batch's class losses and counts gild it first (`gild`), and the loss uses the gilded ϕ.
+ */
+export interface ClassWeightSource {
+  training(): boolean;
+  /** The current ϕ of `classes` classes, a tensor the caller must not dispose. */
+  phi(classes: number): tf.Tensor1D;
+  /** Gilds ϕ with one batch; returns the gilded ϕ (a tensor the caller must not dispose). */
+  gild(classes: number, classLoss: tf.Tensor1D, counts: tf.Tensor1D): tf.Tensor1D;
+}
+
+/**
+ * The value-weighted loss, Σ_c w_c ϕ_c l_c with ϕ held constant. Nothing is read back from the
+ * backend: in a training step the gilding runs as tensor ops inside the forward pass of a
+ * `tf.customGrad` whose one input is the class losses, which the gradient tape does not record,
+ * so ϕ depends on this batch's losses without any gradient flowing through it; the gradient of
+ * l_c is dy · w_c ϕ_c, bitwise what tfjs's own gradient of the weighted sum gives.
  */
 export function valueWeightedLossValue(
   base: BaseLoss,
   yTrue: tf.Tensor,
   yPred: tf.Tensor,
-  phiFor: (classes: number, cracks: () => { losses: Float32Array; counts: Float32Array }) => Float32Array,
+  weights: ClassWeightSource,
   weighting: Weighting = 'balanced',
 ): tf.Scalar {
   return tf.tidy(() => {
@@ -113,19 +128,31 @@ export function valueWeightedLossValue(
     const losses = tf.mean(tf.reshape(perSampleLoss(base, yTrue, yPred), [batch, -1]), 1);
     const { index, classes } = classOf(yTrue);
     const mask = tf.cast(tf.oneHot(index, classes), 'float32');
-    const counts = tf.sum(mask, 0);
-    const classLoss = tf.div(tf.reshape(tf.matMul(tf.reshape(losses, [1, batch]), mask), [classes]), tf.maximum(counts, 1));
-    const phi = phiFor(classes, () => {
-      // One read from the device for both, not two.
-      const both = tf.concat([classLoss, counts]).dataSync() as Float32Array;
-      return { losses: both.subarray(0, classes), counts: both.subarray(classes) };
-    });
+    const counts = tf.sum(mask, 0) as tf.Tensor1D;
+    const classLoss = tf.div(tf.reshape(tf.matMul(tf.reshape(losses, [1, batch]), mask), [classes]), tf.maximum(counts, 1)) as tf.Tensor1D;
     const share = weighting === 'balanced' ? tf.scalar(1 / classes) : tf.div(counts, batch);
-    return tf.sum(tf.mul(tf.mul(tf.tensor1d(phi), share), classLoss)) as tf.Scalar;
+    if (!weights.training()) return tf.sum(tf.mul(tf.mul(weights.phi(classes), share), classLoss)) as tf.Scalar;
+    // Under tfjs's IS_TEST flag a customGrad's forward pass may leave no tensor behind (its leak
+    // check would count the kept proposal), so there the gilding runs just before it: recorded on
+    // the tape, but w reaches the loss only through the closure, so backprop prunes it. The same
+    // ops on the same tensors: the same values, at the cost of the tape's copies.
+    const early = tf.env().getBool('IS_TEST') ? tf.mul(weights.gild(classes, classLoss, counts), share) : null;
+    const weighted = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const l = args[0] as tf.Tensor1D;
+      const save = args[1] as tf.GradSaveFunc;
+      const w = early ?? tf.mul(weights.gild(classes, l, counts), share);
+      save([w]);
+      return { value: tf.sum(tf.mul(w, l)) as tf.Scalar, gradFunc: (dy: tf.Scalar, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+    });
+    return weighted(classLoss);
   });
 }
 
-/** Gilds a copy of `state` with one batch's class losses; returns the proposed next state. */
+/**
+ * The float64 reference of `gildClassTensors`: gilds a copy of `state` with one batch's class
+ * losses and counts, with the parameter stream's `gildGroup`, and returns the proposed next
+ * state. The class stream runs `gildClassTensors`; tests hold it to this within float32 rounding.
+ */
 export function gildClasses(
   state: ClassState,
   batch: { losses: Float32Array; counts: Float32Array },
@@ -150,8 +177,59 @@ export function gildClasses(
   return { phi, crack, meanAbsDeltaPhi };
 }
 
-export function freshClassState(classes: number): ClassState {
-  return { phi: new Float32Array(classes).fill(1), crack: new Float32Array(classes), meanAbsDeltaPhi: 0 };
+/**
+ * The class stream's state as tensors on the backend: ϕ and the last crack per class, and ϕ as
+ * it was before the gilding that made this ϕ (from which `snapshot` computes the mean |Δϕ| of that
+ * step, in float64 as `gildGroup` does, when it is inspected).
+ */
+export type ClassTensors = {
+  phi: tf.Tensor1D;
+  crack: tf.Tensor1D;
+  previous: tf.Tensor1D;
+};
+
+/**
+ * `gildClasses` as tensor ops, so the state never leaves the backend: the same steps in the same
+ * order (the absent-class rule, the relative crack, a = max(0, 1 − γϕ), ϕ̂ = ϕ + (βa)l, the
+ * normalization P/Σϕ̂ applied only when Σϕ̂ is positive and finite, the clamp), each rounded to
+ * float32 where the reference keeps float64 until it stores ϕ. New tensors; `state` is left as
+ * it is.
+ */
+export function gildClassTensors(state: ClassTensors, classLoss: tf.Tensor1D, counts: tf.Tensor1D, o: ResolvedClassOptions): ClassTensors {
+  return tf.tidy(() => {
+    const C = state.phi.size;
+    const crack = tf.where(tf.greater(counts, 0), classLoss, o.absentClass === 'keep' ? state.crack : tf.zerosLike(classLoss)) as tf.Tensor1D;
+    let cracks: tf.Tensor = crack;
+    if (o.crack === 'relative') {
+      // makeRelative: l · (C / Σ l) when Σ l > 0, else unchanged (× 1).
+      const sum = tf.sum(crack);
+      cracks = tf.mul(crack, tf.where(tf.greater(sum, 0), tf.div(C, sum), 1));
+    }
+    // βa with a = max(0, 1 − γϕ). With γ = 0 and a finite phiMax, the clamp keeps ϕ finite (or
+    // NaN), so a is exactly 1 (a NaN ϕ gives a NaN ϕ̂ either way) and βa is β: three ops fewer, the
+    // same values. Only a restored ϕ of ±Infinity, which this stream cannot produce with a finite
+    // phiMax, would take the other branch's NaN.
+    const betaA = o.annealing === 0 && Number.isFinite(o.phiMax)
+      ? tf.scalar(o.gildingRate)
+      : tf.mul(o.gildingRate, tf.maximum(0, tf.sub(1, tf.mul(o.annealing, state.phi))));
+    const hat = tf.add(state.phi, tf.mul(betaA, cracks));
+    let scaled: tf.Tensor = hat;
+    if (o.normalize === 'mean') {
+      const sumHat = tf.sum(hat);
+      const usable = tf.logicalAnd(tf.greater(sumHat, 0), tf.isFinite(sumHat));
+      scaled = tf.mul(hat, tf.where(usable, tf.div(C, sumHat), 1));
+    }
+    // min(phiMax, max(phiMin, x)); phiMin ≤ 1 ≤ phiMax, so one clip is the same.
+    const phi = tf.clipByValue(scaled, o.phiMin, o.phiMax) as tf.Tensor1D;
+    return { phi, crack, previous: tf.clone(state.phi) };
+  });
+}
+
+/** The mean |Δϕ| of the gilding from `previous` to `phi`, as `gildGroup` computes it. */
+function meanAbsDelta(phi: Float32Array, previous: Float32Array): number {
+  let delta = 0;
+  for (let q = 0; q < phi.length; q++) delta += Math.abs(phi[q] - previous[q]);
+  return phi.length > 0 ? delta / phi.length : 0;
 }
 
 /** Weight-name prefix of the loss-level stream's state in getWeights/setWeights. */
@@ -162,15 +240,33 @@ export function isClassWeight(entry: NamedTensor): boolean {
   return entry.name.startsWith(CLASS_PREFIX);
 }
 
+function keepAll(t: ClassTensors): ClassTensors {
+  tf.keep(t.phi);
+  tf.keep(t.crack);
+  tf.keep(t.previous);
+  return t;
+}
+
+function disposeAll(t: ClassTensors | null): void {
+  if (t) tf.dispose([t.phi, t.crack, t.previous]);
+}
+
+/** A state that has not gilded yet: ϕ as given, no Δϕ. */
+function stateFrom(phi: tf.Tensor1D, crack: tf.Tensor1D): ClassTensors {
+  return keepAll({ phi, crack, previous: tf.clone(phi) });
+}
+
 /**
  * The class stream of one optimizer. ϕ_c may gild only while a training step computes its
  * gradients (`training`); the gilded ϕ is a proposal, which the optimizer takes when its step
- * starts (`takeProposal`) and keeps only when the step succeeds (`commit`).
+ * starts (`takeProposal`) and keeps only when the step succeeds (`commit`; else `discard`).
+ * State and proposal are tensors on the backend, read back only by `snapshot`, `phiValues`
+ * (phiStats, classValueWeights) and saved by `savedWeights` as copies on the backend.
  */
 export class ClassStream {
-  private state: ClassState | null = null;
+  private state: ClassTensors | null = null;
   /** The gilded ϕ of the current training step, kept once the step succeeds. */
-  private proposal: ClassState | null = null;
+  private proposal: ClassTensors | null = null;
   /** True while `minimize` computes gradients: the only time the class stream may gild. */
   private inTrainingStep = false;
 
@@ -192,59 +288,97 @@ export class ClassStream {
       );
     }
     const resolved = resolveClassOptions(options);
-    return (yTrue, yPred) =>
-      valueWeightedLossValue(base, yTrue, yPred, (classes, readBatch) => {
-        if (this.state == null || this.state.phi.length !== classes) this.state = freshClassState(classes);
-        if (!this.inTrainingStep) return this.state.phi;
-        this.proposal = gildClasses(this.state, readBatch(), resolved);
-        return this.proposal.phi;
-      }, resolved.weighting);
+    const source: ClassWeightSource = {
+      training: () => this.inTrainingStep,
+      phi: (classes) => this.stateOf(classes).phi,
+      gild: (classes, classLoss, counts) => {
+        const next = keepAll(gildClassTensors(this.stateOf(classes), classLoss, counts, resolved));
+        disposeAll(this.proposal);
+        this.proposal = next;
+        return next.phi;
+      },
+    };
+    return (yTrue, yPred) => valueWeightedLossValue(base, yTrue, yPred, source, resolved.weighting);
+  }
+
+  /** The state for `classes` classes: a fresh one (ϕ ≡ 1, no crack) when there is none or its size differs. */
+  private stateOf(classes: number): ClassTensors {
+    if (this.state == null || this.state.phi.size !== classes) {
+      disposeAll(this.state);
+      this.state = tf.tidy(() => stateFrom(tf.ones([classes]), tf.zeros([classes])));
+    }
+    return this.state;
   }
 
   /** Takes the pending proposal (null if none): any error in the step that follows drops it. */
-  takeProposal(): ClassState | null {
+  takeProposal(): ClassTensors | null {
     const proposal = this.proposal;
     this.proposal = null;
     return proposal;
   }
 
+  /** The step failed: its proposal is dropped. */
+  discard(proposal: ClassTensors | null): void {
+    disposeAll(proposal);
+  }
+
   /** The step succeeded: its proposal becomes the state. */
-  commit(proposal: ClassState | null): void {
-    if (proposal) this.state = proposal;
+  commit(proposal: ClassTensors | null): void {
+    if (!proposal) return;
+    disposeAll(this.state);
+    this.state = proposal;
   }
 
-  /** The class state, or null before the stream has run. */
-  get current(): ClassState | null {
-    return this.state;
+  /** Whether the stream has a state (it has run, or was restored). */
+  get active(): boolean {
+    return this.state != null;
   }
 
-  /** `kintsugi/classes/phi` and `kintsugi/classes/crack` as new tensors; none before the stream has run. */
+  /** A copy of ϕ_c read back from the backend, or null before the stream has run. */
+  phiValues(): Float32Array | null {
+    return this.state ? (this.state.phi.dataSync() as Float32Array).slice() : null;
+  }
+
+  /** The state read back from the backend (for phiStats), or null before the stream has run. */
+  snapshot(): ClassState | null {
+    if (!this.state) return null;
+    const phi = (this.state.phi.dataSync() as Float32Array).slice();
+    const previous = this.state.previous.dataSync() as Float32Array;
+    return { phi, crack: (this.state.crack.dataSync() as Float32Array).slice(), meanAbsDeltaPhi: meanAbsDelta(phi, previous) };
+  }
+
+  /** `kintsugi/classes/phi` and `kintsugi/classes/crack` as new tensors (copies on the backend); none before the stream has run. */
   savedWeights(): NamedTensor[] {
     if (!this.state) return [];
     return [
-      { name: `${CLASS_PREFIX}phi`, tensor: tf.tensor1d(this.state.phi) },
-      { name: `${CLASS_PREFIX}crack`, tensor: tf.tensor1d(this.state.crack) },
+      { name: `${CLASS_PREFIX}phi`, tensor: tf.clone(this.state.phi) },
+      { name: `${CLASS_PREFIX}crack`, tensor: tf.clone(this.state.crack) },
     ];
   }
 
   /** Restores the state from the class entries of setWeights (none: no state). */
   async restore(entries: readonly NamedTensor[]): Promise<void> {
-    this.state = await readClassState(entries);
-    this.proposal = null;
+    const restored = readClassState(entries);
+    this.reset();
+    this.state = restored;
   }
 
   reset(): void {
+    disposeAll(this.state);
+    disposeAll(this.proposal);
     this.state = null;
     this.proposal = null;
   }
 }
 
-async function readClassState(entries: readonly NamedTensor[]): Promise<ClassState | null> {
+/** The class entries of setWeights as state tensors: float32 copies on the backend, nothing read back. */
+function readClassState(entries: readonly NamedTensor[]): ClassTensors | null {
   if (entries.length === 0) return null;
   const phi = entries.find((w) => w.name === `${CLASS_PREFIX}phi`);
   const crack = entries.find((w) => w.name === `${CLASS_PREFIX}crack`);
   if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size) {
     throw new RangeError(`kintsugi: setWeights needs both '${CLASS_PREFIX}phi' and '${CLASS_PREFIX}crack' of one length`);
   }
-  return { phi: Float32Array.from(await phi.tensor.data()), crack: Float32Array.from(await crack.tensor.data()), meanAbsDeltaPhi: 0 };
+  const copy = (t: tf.Tensor): tf.Tensor1D => tf.reshape(tf.cast(t, 'float32'), [t.size]);
+  return tf.tidy(() => stateFrom(copy(phi.tensor), copy(crack.tensor)));
 }

@@ -23,3 +23,5 @@ export { focalLoss, focalLossPerSample } from './eval/focal-loss';
 export type { FocalLossOptions, FocalLossFn, FocalLossPerSampleFn } from './eval/focal-loss';
 export { syntheticFraud } from './eval/data/synthetic-fraud';
 export { parseCsv, stratifiedSplit, subsamplePositives, standardize } from './eval/data/csv';
+export { createTrainer, Trainer, TrainerError, readCheckpoint, CHECKPOINT_FILE } from './trainer';
+export type { ModelSpec, TrainerLoss, TrainerOptions, TrainBatch, StepResult, SnapshotTensor, TrainerSnapshot, CheckpointInfo, Checkpoint, TrainerInfo, TrainerState, TrainerErrorCode } from './trainer';

@@ -11,8 +11,24 @@ import { activeKernel } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
 import { DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, ResolvedOptions, resolveOptions } from './options';
 import { PhiStats, StepStats, StorageStats } from './stats';
-import { NamedTensor, readStateWeights, stateWeights, VariableStates } from './state';
-import { commitVariables, openVariables } from './storage';
+import { NamedTensor, readStateWeights, stateWeights, VariableState, VariableStates } from './state';
+import { VariableStorage } from './storage';
+
+// Read once: `tf.x` goes through a getter of the namespace object on every access.
+const { engine, Tensor } = tf;
+const EMPTY = new Float32Array(0);
+
+/**
+ * What a step over the same variables reuses: the variable list, their states and the kernel's
+ * per-variable records (θ and g are filled in each step and cleared after it).
+ */
+interface StepPlan {
+  variables: tf.Variable[];
+  states: VariableState[];
+  kvars: KernelVariable[];
+  /** `VariableStates.generation` when built: a restore or clear since makes the plan stale. */
+  generation: number;
+}
 
 export class KintsugiOptimizer extends tf.Optimizer {
   static className = 'Kintsugi';
@@ -34,44 +50,45 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /** The tensors of the last getWeights(), owned by the optimizer until the next one or dispose(). */
   private exported: tf.Tensor[] = [];
   private out: KernelOutput = { skipped: new Uint8Array(16), meanAbsDeltaPhi: new Float64Array(16) };
+  private readonly storage: VariableStorage;
+  private plan: StepPlan | null = null;
+  /** The current step's variables and gradients, in order (reused arrays). */
+  private readonly stepVariables: tf.Variable[] = [];
+  private readonly stepGrads: tf.Tensor[] = [];
 
   constructor(options: KintsugiOptions = {}) {
     super();
     this.options = resolveOptions(options);
     this.params = kernelParamsOf(this.options);
     this.states = new VariableStates(this.params.granularity, this.options.base);
+    this.storage = new VariableStorage(this.options.storage);
   }
 
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
-    const entries = Array.isArray(variableGradients)
-      ? variableGradients.map((e) => [e.name, e.tensor] as const)
-      : Object.entries(variableGradients);
     // Taken now, kept only if this step succeeds: any error below drops it.
     const classProposal = this.classes.takeProposal();
-    const variables: tf.Variable[] = [];
-    const grads: tf.Tensor[] = [];
-    for (const [name, grad] of entries) {
-      if (grad == null) continue;
-      variables.push(checkedVariable(name, grad));
-      grads.push(grad);
+    let kept = false;
+    try {
+      const count = this.gather(variableGradients);
+      const plan = this.planFor(count);
+      const opened = this.storage.open(plan.variables, this.stepGrads, count);
+      const kvars = plan.kvars;
+      for (let i = 0; i < count; i++) {
+        kvars[i].theta = opened[i].theta;
+        kvars[i].grad = opened[i].grad;
+      }
+      const out = this.outputFor(count);
+      this.params.step = this.iterations + 1;
+      activeKernel().step(kvars, this.params, out);
+      this.storage.commit(plan.variables, out.skipped);
+      this.classes.commit(classProposal);
+      kept = true;
+      this.stats.record(plan.states, opened, out);
+      this.incrementIterations();
+    } finally {
+      if (!kept) this.classes.discard(classProposal);
+      this.release();
     }
-    const states = variables.map((v, i) => this.states.stateFor(v, i));
-    const opened = openVariables(variables, grads, this.options.storage);
-    const kvars: KernelVariable[] = opened.map((op, i) => ({
-      name: variables[i].name,
-      theta: op.theta,
-      grad: op.grad,
-      phi: states[i].phi,
-      m: states[i].m,
-      v: states[i].v,
-    }));
-    const out = this.outputFor(kvars.length);
-    this.params.step = this.iterations + 1;
-    activeKernel().step(kvars, this.params, out);
-    commitVariables(variables, opened, out.skipped);
-    this.classes.commit(classProposal);
-    this.stats.record(states, opened, out);
-    this.incrementIterations();
   }
 
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
@@ -93,9 +110,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
     return this.classes.loss(base, options);
   }
 
-  /** A copy of the class value weights of the loss-level stream, or null before it has run. */
+  /** A copy of the class value weights of the loss-level stream (read back from the backend), or null before it has run. */
   classValueWeights(): Float32Array | null {
-    return this.classes.current ? this.classes.current.phi.slice() : null;
+    return this.classes.phiValues();
   }
 
   /** A copy of the value weights ϕ of one variable (by name or the variable itself). */
@@ -105,7 +122,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
 
   /** Per-variable summaries of ϕ, the last step's mean |Δϕ|, and the non-finite skip count. */
   phiStats(options: { top?: number } = {}): PhiStats {
-    return this.stats.phiStats(options, this.iterations, this.options.granularity, this.states.entries(), this.classes.current);
+    return this.stats.phiStats(options, this.iterations, this.options.granularity, this.states.entries(), this.classes.snapshot());
   }
 
   /** How the variables' memory was reached, counted per variable-step. */
@@ -154,8 +171,82 @@ export class KintsugiOptimizer extends tf.Optimizer {
     tf.dispose(this.exported);
     this.exported = [];
     this.states.clear();
+    this.plan = null;
     this.classes.reset();
     super.dispose();
+  }
+
+  /**
+   * Checks every gradient of the step (throwing, naming it, before anything changes) and puts
+   * the variables and gradients that take a step into `stepVariables`/`stepGrads`; returns how many.
+   */
+  private gather(variableGradients: tf.NamedTensorMap | NamedTensor[]): number {
+    const registered = engine().registeredVariables;
+    const variables = this.stepVariables;
+    const grads = this.stepGrads;
+    let count = 0;
+    if (Array.isArray(variableGradients)) {
+      for (let i = 0; i < variableGradients.length; i++) {
+        const { name, tensor } = variableGradients[i];
+        if (tensor == null) continue;
+        variables[count] = checkedVariable(registered, name, tensor);
+        grads[count++] = tensor;
+      }
+    } else {
+      const names = Object.keys(variableGradients);
+      for (let i = 0; i < names.length; i++) {
+        const grad = variableGradients[names[i]];
+        if (grad == null) continue;
+        variables[count] = checkedVariable(registered, names[i], grad);
+        grads[count++] = grad;
+      }
+    }
+    variables.length = count;
+    grads.length = count;
+    return count;
+  }
+
+  /**
+   * The step's variables with their states and kernel records: the last step's when it had the
+   * same variables in the same order and no state was restored or cleared since, else new
+   * (binding each variable's state as `VariableStates.stateFor` does).
+   */
+  private planFor(count: number): StepPlan {
+    const variables = this.stepVariables;
+    const last = this.plan;
+    if (last != null && last.generation === this.states.generation && last.variables.length === count) {
+      let same = true;
+      for (let i = 0; i < count && same; i++) same = last.variables[i] === variables[i];
+      if (same) return last;
+    }
+    this.plan = null;
+    const states: VariableState[] = [];
+    for (let i = 0; i < count; i++) states.push(this.states.stateFor(variables[i], i));
+    const kvars: KernelVariable[] = states.map((s, i) => ({
+      name: variables[i].name,
+      theta: EMPTY,
+      grad: EMPTY,
+      phi: s.phi,
+      m: s.m,
+      v: s.v,
+    }));
+    const plan: StepPlan = { variables: variables.slice(), states, kvars, generation: this.states.generation };
+    this.plan = plan;
+    return plan;
+  }
+
+  /** Drops this step's references to tensor memory (θ and g), so none outlives the step. */
+  private release(): void {
+    this.stepGrads.length = 0;
+    this.stepVariables.length = 0;
+    const kvars = this.plan?.kvars;
+    if (kvars) {
+      for (let i = 0; i < kvars.length; i++) {
+        kvars[i].theta = EMPTY;
+        kvars[i].grad = EMPTY;
+      }
+    }
+    this.storage.release();
   }
 
   /** The kernel's output slots for `count` variables, reused across steps. */
@@ -168,12 +259,12 @@ export class KintsugiOptimizer extends tf.Optimizer {
 }
 
 /** The registered variable a gradient belongs to; throws, naming it, before anything changes. */
-function checkedVariable(name: string, grad: tf.Tensor): tf.Variable {
-  const variable = tf.engine().registeredVariables[name];
+function checkedVariable(registered: Readonly<Record<string, tf.Variable | undefined>>, name: string, grad: tf.Tensor): tf.Variable {
+  const variable = registered[name];
   if (variable == null) {
     throw new RangeError(`kintsugi: gradient given for '${name}', which is not a registered variable`);
   }
-  if (!(grad instanceof tf.Tensor)) {
+  if (!(grad instanceof Tensor)) {
     throw new TypeError(`kintsugi: the gradient of variable '${name}' is not a tf.Tensor`);
   }
   if (grad.isDisposed) {
@@ -184,12 +275,18 @@ function checkedVariable(name: string, grad: tf.Tensor): tf.Variable {
       `kintsugi: variable '${name}' and its gradient must be float32; got variable ${variable.dtype}, gradient ${grad.dtype}`,
     );
   }
-  if (!tf.util.arraysEqual(variable.shape, grad.shape)) {
+  if (!sameShape(variable.shape, grad.shape)) {
     throw new RangeError(
       `kintsugi: the gradient of variable '${name}' has shape [${grad.shape}], but the variable has shape [${variable.shape}]`,
     );
   }
   return variable;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 tf.serialization.registerClass(KintsugiOptimizer);

@@ -5,6 +5,7 @@
  * Every option is checked once, at construction; a bad one throws an error that names the
  * option, the value given and what is allowed, so a typo never trains silently with a default.
  */
+import { readEnv, readKernelEnv } from './env';
 import { BASE, GRANULARITY, KernelParams } from './kernel/types';
 
 export type Crack = 'absolute' | 'relative';
@@ -144,12 +145,6 @@ export function checkChoice(name: string, value: unknown, choices: readonly stri
   return value;
 }
 
-function storageFromEnv(): StorageMode | undefined {
-  const env = typeof process !== 'undefined' ? process.env.KINTSUGI_STORAGE : undefined;
-  if (env == null || env === '') return undefined;
-  return checkChoice('storage (from KINTSUGI_STORAGE)', env, CHOICES.storage ?? []) as StorageMode;
-}
-
 /**
  * `options` laid over `defaults`, after checking that it is an object (or nullish) whose names
  * are all known; an undefined value keeps the default. A typo would otherwise train silently
@@ -170,7 +165,8 @@ export function mergeKnown<T extends object>(where: string, defaults: Readonly<T
 
 /** Fills in defaults and checks every option; throws on the first bad one. */
 export function resolveOptions(options: KintsugiOptions | undefined | null): ResolvedOptions {
-  const envStorage = storageFromEnv();
+  readKernelEnv(); // a bad kernel variable fails here, when the optimizer is made (src/env.ts)
+  const envStorage = readEnv('KINTSUGI_STORAGE');
   const merged: Record<string, unknown> = mergeKnown('kintsugi', { ...DEFAULT_OPTIONS, ...(envStorage ? { storage: envStorage } : {}) }, options);
   const known = Object.keys(DEFAULT_OPTIONS);
   for (const key of known) {

@@ -49,6 +49,10 @@ export class VariableStates {
   private readonly byName = new Map<string, VariableState>();
   /** Restored by setWeights and not yet bound; a bound entry becomes null, keeping positions. */
   private pending: Array<SavedState | null> = [];
+  /** Positions in `pending` per saved name, in order (a bound one is skipped: its entry is null). */
+  private pendingByName = new Map<string, number[]>();
+  /** Counts `restore` and `clear` calls: a state returned by `stateFor` stays this variable's until it changes. */
+  private changes = 0;
 
   constructor(
     private readonly granularity: GranularityCode,
@@ -61,13 +65,14 @@ export class VariableStates {
     if (existing) return existing;
     const P = pathwayCount(this.granularity, variable.size, lastAxis(variable.shape));
     const momentLength = this.base === 'sgd' ? 0 : variable.size;
-    let restored = this.pending.find((s) => s?.name === variable.name) ?? null;
-    if (restored == null) {
+    let at = this.pendingByName.get(variable.name)?.find((i) => this.pending[i] != null) ?? -1;
+    if (at < 0) {
       const candidate = this.pending[position];
-      if (candidate && candidate.phi.length === P && candidate.m.length === momentLength) restored = candidate;
+      if (candidate && candidate.phi.length === P && candidate.m.length === momentLength) at = position;
     }
+    const restored = at >= 0 ? this.pending[at] : null;
     if (restored) {
-      this.pending[this.pending.indexOf(restored)] = null;
+      this.pending[at] = null;
       if (restored.phi.length !== P || restored.m.length !== momentLength) {
         throw new RangeError(
           `kintsugi: saved state of '${restored.name}' (${restored.phi.length} value weights, ${restored.m.length} moments) ` +
@@ -84,6 +89,11 @@ export class VariableStates {
     };
     this.byName.set(variable.name, state);
     return state;
+  }
+
+  /** Changes when `restore` or `clear` forgets the bound states (see `stateFor`). */
+  get generation(): number {
+    return this.changes;
   }
 
   /** Bound states in the order their variables first stepped. */
@@ -112,13 +122,22 @@ export class VariableStates {
 
   /** Forgets every state; `saved` binds at the next steps. */
   restore(saved: SavedState[]): void {
+    this.changes++;
     this.byName.clear();
     this.pending = saved;
+    this.pendingByName = new Map();
+    saved.forEach((s, i) => {
+      const list = this.pendingByName.get(s.name);
+      if (list) list.push(i);
+      else this.pendingByName.set(s.name, [i]);
+    });
   }
 
   clear(): void {
+    this.changes++;
     this.byName.clear();
     this.pending = [];
+    this.pendingByName.clear();
   }
 }
 

@@ -106,12 +106,13 @@ export class StepStats {
 
   /** After a successful step: each variable's last mean |Δϕ| and skips, and how its memory was reached. */
   record(states: readonly VariableState[], accesses: ReadonlyArray<{ access: Access }>, out: KernelOutput): void {
-    states.forEach((s, i) => {
+    for (let i = 0; i < states.length; i++) {
+      const s = states[i];
       s.meanAbsDeltaPhi = out.meanAbsDeltaPhi[i];
       s.skipped += out.skipped[i];
       this.skippedTotal += out.skipped[i];
       this.countAccess(accesses[i].access);
-    });
+    }
   }
 
   /** `phiStats()`: per-variable summaries of ϕ, the last step's mean |Δϕ|, the skip counts, and the class stream's ϕ. */

@@ -8,6 +8,13 @@
  *   (which allocates) only after it.
  * - anything else (tfjs-node's `tensorflow`, `webgl`, ...), or `storage: 'copy'`: `dataSync()`
  *   in, `assign` out.
+ *
+ * `VariableStorage` keeps, per position in the step's variable list, what the next step can reuse:
+ * the `OpenedVariable` record it hands out, and on wasm the views it made. A view is reused only
+ * when the backend's record of the tensor's data (looked up afresh every step, by the tensor's
+ * current data id), its memory offset and the heap's buffer are the very ones it was made from,
+ * so it is the view a fresh `new Float32Array(buffer, offset, size)` would give. The backend itself
+ * is looked up every step and its accessors are rebuilt when it changes.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { StorageMode } from './options';
@@ -18,19 +25,28 @@ export interface OpenedVariable {
   theta: Float32Array;
   grad: Float32Array;
   access: Access;
-  /** Run after an in-place write: tells the backend the memory under the variable changed. */
-  touched?: () => void;
+}
+
+/** A backend's record of one tensor's data: the fields this module reads (duck-typed). */
+interface CpuRecord {
+  values?: unknown;
+  refCount?: unknown;
+}
+interface WasmRecord {
+  id: number;
+  memoryOffset: number | null;
+  refCount?: unknown;
 }
 
 /** The parts of the cpu backend's internals this module reads (duck-typed: no import of it). */
 interface CpuBackendLike {
-  data: { has(id: object): boolean; get(id: object): { values?: unknown } };
+  data: { has(id: object): boolean; get(id: object): CpuRecord };
   refCount(id: object): number;
 }
 
 /** The parts of the wasm backend's internals this module reads. */
 interface WasmBackendLike {
-  dataIdMap: { has(id: object): boolean; get(id: object): { id: number; memoryOffset: number | null } };
+  dataIdMap: { has(id: object): boolean; get(id: object): WasmRecord };
   dataIdNextNumber: number;
   wasm: {
     HEAPU8: Uint8Array;
@@ -39,58 +55,34 @@ interface WasmBackendLike {
   refCount(id: object): number;
 }
 
-type Reader = (t: tf.Tensor) => Float32Array | null;
+type Backend = { kind: 'cpu'; b: CpuBackendLike } | { kind: 'wasm'; b: WasmBackendLike } | { kind: 'generic' };
 
-interface DirectAccess {
-  reader: Reader;
-  refCount: (t: tf.Tensor) => number;
-  /** Called after θ of `t` was written in place. */
-  touched?: (t: tf.Tensor) => void;
+const EMPTY = new Float32Array(0);
+// Read once: `tf.x` goes through a getter of the namespace object on every access.
+const { engine, getBackend, tidy, tensor } = tf;
+
+/** A wasm view and the exact record, offset and buffer it was made from. */
+interface CachedView {
+  record: WasmRecord | null;
+  buffer: ArrayBufferLike | null;
+  offset: number;
+  view: Float32Array;
 }
 
-function cpuReader(backend: CpuBackendLike): Reader {
-  return (t) => {
-    if (!backend.data.has(t.dataId)) return null;
-    const values = backend.data.get(t.dataId).values;
-    return values instanceof Float32Array && values.length === t.size ? values : null;
+/** One position of the step's variable list: the record handed out, and the wasm views to reuse. */
+interface Slot extends OpenedVariable {
+  thetaView: CachedView;
+  gradView: CachedView;
+}
+
+function newSlot(): Slot {
+  return {
+    theta: EMPTY,
+    grad: EMPTY,
+    access: 'generic',
+    thetaView: { record: null, buffer: null, offset: -1, view: EMPTY },
+    gradView: { record: null, buffer: null, offset: -1, view: EMPTY },
   };
-}
-
-function wasmReader(backend: WasmBackendLike): Reader {
-  return (t) => {
-    if (!backend.dataIdMap.has(t.dataId)) return null;
-    if (t.size === 0) return new Float32Array(0);
-    const offset = backend.dataIdMap.get(t.dataId).memoryOffset;
-    if (offset == null || offset % 4 !== 0) return null;
-    return new Float32Array(backend.wasm.HEAPU8.buffer, offset, t.size);
-  };
-}
-
-/**
- * The wasm backend caches XNNPACK operators, with their packed weights, per tensor id, and drops
- * them only when that id is disposed. After θ changes in place, the same memory is registered
- * under a fresh id, so no kernel reuses weights packed before the step.
- */
-function wasmRenew(backend: WasmBackendLike): (t: tf.Tensor) => void {
-  return (t) => {
-    const entry = backend.dataIdMap.get(t.dataId);
-    if (entry.memoryOffset == null) return;
-    backend.wasm.tfjs.disposeData(entry.id);
-    entry.id = backend.dataIdNextNumber++;
-    backend.wasm.tfjs.registerTensor(entry.id, t.size, entry.memoryOffset);
-  };
-}
-
-function directAccess(): DirectAccess | null {
-  const name = tf.getBackend();
-  const backend = tf.engine().backend as unknown;
-  if (name === 'cpu' && isCpuLike(backend)) {
-    return { reader: cpuReader(backend), refCount: (t) => backend.refCount(t.dataId) };
-  }
-  if (name === 'wasm' && isWasmLike(backend)) {
-    return { reader: wasmReader(backend), refCount: (t) => backend.refCount(t.dataId), touched: wasmRenew(backend) };
-  }
-  return null;
 }
 
 function isCpuLike(b: unknown): b is CpuBackendLike {
@@ -111,47 +103,151 @@ function isWasmLike(b: unknown): b is WasmBackendLike {
   );
 }
 
-/**
- * Opens θ and g of each variable for one kernel call. Nothing on the backend is allocated here,
- * so the wasm views stay valid until `commit`.
- */
-export function openVariables(
-  variables: readonly tf.Variable[],
-  grads: readonly tf.Tensor[],
-  mode: StorageMode,
-): OpenedVariable[] {
-  const direct = mode === 'auto' ? directAccess() : null;
-  return variables.map((variable, i) => {
-    const grad = grads[i];
-    if (direct != null) {
-      const theta = direct.reader(variable);
-      const g = direct.reader(grad);
-      if (theta != null && g != null) {
-        if (direct.refCount(variable) !== 1) return { theta: theta.slice(), grad: g, access: 'copy' };
-        const touched = direct.touched;
-        return { theta, grad: g, access: 'in-place', touched: touched && (() => touched(variable)) };
-      }
-    }
-    // dataSync() may hand back the backend's own array (it does on cpu), so θ is copied.
-    return {
-      theta: (variable.dataSync() as Float32Array).slice(),
-      grad: grad.dataSync() as Float32Array,
-      access: 'generic',
-    };
-  });
+/** The refCount the backend's `refCount(id)` would return: the record's own field, which is what both backends read. */
+function refCountOf(record: { refCount?: unknown }, backend: { refCount(id: object): number }, t: tf.Tensor): number {
+  return typeof record.refCount === 'number' ? record.refCount : backend.refCount(t.dataId);
 }
 
-/** Writes the copies back into their variables; in-place ones are already done. */
-export function commitVariables(
-  variables: readonly tf.Variable[],
-  opened: readonly OpenedVariable[],
-  skipped: Uint8Array,
-): void {
-  tf.tidy(() => {
-    opened.forEach((o, i) => {
-      if (skipped[i] !== 0) return;
-      if (o.access === 'in-place') o.touched?.();
-      else variables[i].assign(tf.tensor(o.theta, variables[i].shape, 'float32'));
-    });
-  });
+/** cpu: the backend's record of `t` when it holds a Float32Array of t.size, else null. */
+function cpuRecord(b: CpuBackendLike, t: tf.Tensor): CpuRecord | null {
+  const id = t.dataId;
+  if (!b.data.has(id)) return null;
+  const record = b.data.get(id);
+  const values = record.values;
+  return values instanceof Float32Array && values.length === t.size ? record : null;
+}
+
+/** wasm: the backend's record of `t`, or null. */
+function wasmRecord(b: WasmBackendLike, t: tf.Tensor): WasmRecord | null {
+  const id = t.dataId;
+  return b.dataIdMap.has(id) ? b.dataIdMap.get(id) : null;
+}
+
+/** wasm: a view of `size` floats at the record's offset, the cached one when it was made from exactly these. */
+function wasmView(record: WasmRecord, size: number, buffer: ArrayBufferLike, cache: CachedView): Float32Array | null {
+  if (size === 0) return EMPTY;
+  const offset = record.memoryOffset;
+  if (offset == null || offset % 4 !== 0) return null;
+  if (cache.record === record && cache.buffer === buffer && cache.offset === offset && cache.view.length === size) return cache.view;
+  const view = new Float32Array(buffer, offset, size);
+  cache.record = record;
+  cache.buffer = buffer;
+  cache.offset = offset;
+  cache.view = view;
+  return view;
+}
+
+/**
+ * The wasm backend caches XNNPACK operators, with their packed weights, per tensor id, and drops
+ * them only when that id is disposed. After θ changes in place, the same memory is registered
+ * under a fresh id, so no kernel reuses weights packed before the step.
+ */
+function wasmRenew(b: WasmBackendLike, t: tf.Tensor): void {
+  const entry = b.dataIdMap.get(t.dataId);
+  if (entry.memoryOffset == null) return;
+  b.wasm.tfjs.disposeData(entry.id);
+  entry.id = b.dataIdNextNumber++;
+  b.wasm.tfjs.registerTensor(entry.id, t.size, entry.memoryOffset);
+}
+
+/** θ and g of each variable of a step, opened for one kernel call and committed after it. */
+export class VariableStorage {
+  private readonly slots: Slot[] = [];
+  /** What `open` handed out this step (the first `count` slots). */
+  private readonly opened: Slot[] = [];
+  /** The engine's backend the accessors below were built for. */
+  private backendObject: unknown = null;
+  private backend: Backend = { kind: 'generic' };
+
+  constructor(private readonly mode: StorageMode) {}
+
+  /**
+   * Opens θ and g of the first `count` variables. Nothing on the backend is allocated here,
+   * so the wasm views stay valid until `commit`.
+   */
+  open(variables: readonly tf.Variable[], grads: readonly tf.Tensor[], count: number): readonly OpenedVariable[] {
+    const backend = this.currentBackend();
+    const opened = this.opened;
+    opened.length = count;
+    const buffer = backend.kind === 'wasm' ? backend.b.wasm.HEAPU8.buffer : null;
+    for (let i = 0; i < count; i++) {
+      const slot = (this.slots[i] ??= newSlot());
+      opened[i] = slot;
+      const variable = variables[i];
+      const grad = grads[i];
+      if (backend.kind === 'cpu') {
+        const theta = cpuRecord(backend.b, variable);
+        const g = theta && cpuRecord(backend.b, grad);
+        if (theta != null && g != null) {
+          const shared = refCountOf(theta, backend.b, variable) !== 1;
+          const values = theta.values as Float32Array;
+          slot.theta = shared ? values.slice() : values;
+          slot.grad = g.values as Float32Array;
+          slot.access = shared ? 'copy' : 'in-place';
+          continue;
+        }
+      } else if (backend.kind === 'wasm' && buffer != null) {
+        const thetaRecord = wasmRecord(backend.b, variable);
+        const gradRecord = thetaRecord && wasmRecord(backend.b, grad);
+        const theta = thetaRecord && wasmView(thetaRecord, variable.size, buffer, slot.thetaView);
+        const g = theta && gradRecord && wasmView(gradRecord, grad.size, buffer, slot.gradView);
+        if (thetaRecord != null && theta != null && g != null) {
+          const shared = refCountOf(thetaRecord, backend.b, variable) !== 1;
+          slot.theta = shared ? theta.slice() : theta;
+          slot.grad = g;
+          slot.access = shared ? 'copy' : 'in-place';
+          continue;
+        }
+      }
+      // dataSync() may hand back the backend's own array (it does on cpu), so θ is copied.
+      slot.theta = (variable.dataSync() as Float32Array).slice();
+      slot.grad = grad.dataSync() as Float32Array;
+      slot.access = 'generic';
+    }
+    return opened;
+  }
+
+  /** Writes the copies of the opened variables back into them; in-place ones are already done. */
+  commit(variables: readonly tf.Variable[], skipped: Uint8Array): void {
+    const opened = this.opened;
+    let copies = false;
+    for (let i = 0; i < opened.length; i++) if (skipped[i] === 0 && opened[i].access !== 'in-place') copies = true;
+    const backend = this.backend;
+    const write = (): void => {
+      for (let i = 0; i < opened.length; i++) {
+        if (skipped[i] !== 0) continue;
+        const o = opened[i];
+        if (o.access === 'in-place') {
+          if (backend.kind === 'wasm') wasmRenew(backend.b, variables[i]);
+        } else {
+          variables[i].assign(tensor(o.theta, variables[i].shape, 'float32'));
+        }
+      }
+    };
+    if (copies) tidy(write);
+    else write();
+  }
+
+  /** Drops the step's references to tensor memory, so nothing is kept alive between steps. */
+  release(): void {
+    for (const o of this.opened) {
+      o.theta = EMPTY;
+      o.grad = EMPTY;
+    }
+  }
+
+  /** The engine's backend now, with its accessors (rebuilt only when the backend object changes). */
+  private currentBackend(): Backend {
+    if (this.mode !== 'auto') return this.backend;
+    const object = engine().backend as unknown;
+    if (object !== this.backendObject) {
+      const name = getBackend();
+      this.backend =
+        name === 'cpu' && isCpuLike(object) ? { kind: 'cpu', b: object }
+          : name === 'wasm' && isWasmLike(object) ? { kind: 'wasm', b: object }
+            : { kind: 'generic' };
+      this.backendObject = object;
+    }
+    return this.backend;
+  }
 }

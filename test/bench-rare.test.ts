@@ -77,4 +77,40 @@ describe('npm run bench:rare on a user CSV', () => {
       expect(run.stdout).not.toMatch(/\[1\//);
     }
   });
+
+  /** A CSV of `rows` rows (columns a, b, y) whose label is `label(i)` and column a's cell `a(i)`. */
+  function customCsv(dir: string, name: string, rows: number, label: (i: number) => number, a: (i: number) => string = (i) => `${i % 7}`): string {
+    const lines = ['a,b,y'];
+    for (let i = 0; i < rows; i++) lines.push(`${a(i)},${(i * 0.37) % 1},${label(i)}`);
+    const file = join(dir, name);
+    writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  }
+
+  it('refuses, in one line and before training, a file or label it cannot measure average precision on', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-rare-bad-'));
+    const need = /each side of the 70\/30 split needs at least 5 positives and 5 negatives/;
+    const cases: Array<[string, RegExp]> = [
+      [customCsv(dir, 'none.csv', 60, () => 0), /none\.csv: label column 'y' has 0 positives and 60 negatives \(training gets 0 positives and 42 negatives, test 0 and 18\)/],
+      [customCsv(dir, 'single.csv', 60, (i) => (i === 5 ? 1 : 0)), /label column 'y' has 1 positive and 59 negatives/],
+      [customCsv(dir, 'all.csv', 60, () => 1), /label column 'y' has 60 positives and 0 negatives/],
+      [customCsv(dir, 'few.csv', 60, (i) => (i < 14 ? 1 : 0)), /has 14 positives and 46 negatives \(training gets 10 positives and 32 negatives, test 4 and 14\)/],
+      [customCsv(dir, 'header.csv', 0, () => 0), /header\.csv has no data rows/],
+      [customCsv(dir, 'one.csv', 1, () => 1), /label column 'y' has 1 positive and 0 negatives/],
+      [customCsv(dir, 'overflow.csv', 60, (i) => i % 2, (i) => (i === 9 ? '1e39' : '1')), /line 11, column 'a': 1e39 is outside the float32 range/],
+      [customCsv(dir, 'hex.csv', 60, (i) => i % 2, (i) => (i === 9 ? '0x10' : '1')), /line 11, column 'a': the cell is "0x10", not a decimal number/],
+      [customCsv(dir, 'binary.csv', 60, (i) => i % 2, (i) => (i === 9 ? '0b11' : '1')), /"0b11", not a decimal number/],
+      [customCsv(dir, 'octal.csv', 60, (i) => i % 2, (i) => (i === 9 ? '0o7' : '1')), /"0o7", not a decimal number/],
+      [customCsv(dir, 'huge.csv', 3, (i) => i % 2, (i) => (i === 1 ? 'x'.repeat(5_000_000) : '1')), new RegExp(`line 3, column 'a': the cell is "${'x'.repeat(40)}…", not a decimal number`)],
+    ];
+    for (const [file, message] of cases) {
+      const run = harness(['--data', file, '--label', 'y', '--seeds', '1', '--epochs', '1', '--methods', 'adam', '--out', join(dir, 'out')]);
+      expect(run.status, file).toBe(1);
+      expect(run.stderr, file).toMatch(message);
+      if (/none|single|all|few|one\.csv/.test(file)) expect(run.stderr, file).toMatch(need);
+      expect(run.stderr.trimEnd().split('\n'), file).toHaveLength(1);
+      expect(run.stderr.length, file).toBeLessThan(400);
+      expect(run.stdout, file).not.toMatch(/\[1\//);
+    }
+  }, 120_000);
 });

@@ -2,7 +2,8 @@
 // steps only, saved and restored with the optimizer.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KintsugiOptimizer, kintsugi } from '../src';
-import { randomArray, smallClassifier, tf, useBackend } from './helpers';
+import { gildClasses, gildClassTensors, resolveClassOptions } from '../src/class-pathways';
+import { BACKENDS, randomArray, rng, smallClassifier, tf, useBackend } from './helpers';
 
 describe('valueWeightedLoss', () => {
   beforeAll(() => useBackend('cpu'));
@@ -125,4 +126,134 @@ describe('valueWeightedLoss', () => {
     expect(got[1]).toBeCloseTo(phi[1], 5);
     expect(value.dataSync()[0]).toBeCloseTo(0.75 * phi[0] * l[0] + 0.25 * phi[1] * l[1], 5);
   });
+
+  it('a training step reads nothing back from the backend; only inspection does', async () => {
+    const reads = { dataSync: 0, data: 0, readSync: 0, read: 0 };
+    const proto = tf.Tensor.prototype as unknown as Record<'dataSync' | 'data', (...a: unknown[]) => unknown>;
+    const engine = tf.engine() as unknown as Record<'readSync' | 'read', (...a: unknown[]) => unknown>;
+    const originals = { dataSync: proto.dataSync, data: proto.data, readSync: engine.readSync, read: engine.read };
+    proto.dataSync = function (this: unknown, ...a: unknown[]) { reads.dataSync++; return originals.dataSync.apply(this, a); };
+    proto.data = function (this: unknown, ...a: unknown[]) { reads.data++; return originals.data.apply(this, a); };
+    engine.readSync = (...a: unknown[]) => { reads.readSync++; return originals.readSync.apply(tf.engine(), a); };
+    engine.read = (...a: unknown[]) => { reads.read++; return originals.read.apply(tf.engine(), a); };
+    try {
+      const { model, x, y } = smallClassifier(21);
+      const opt = kintsugi({ learningRate: 0.01 });
+      model.compile({ optimizer: opt, loss: opt.valueWeightedLoss() });
+      const loss = opt.valueWeightedLoss('binaryCrossentropy', { gildingRate: 0.3, weighting: 'frequency', absentClass: 'zero' });
+      for (let i = 0; i < 5; i++) opt.minimize(() => loss(y, model.apply(x) as tf.Tensor) as tf.Scalar);
+      await model.fit(x, y, { epochs: 1, batchSize: 32, shuffle: false, verbose: 0 });
+      // fit reads its epoch logs with data(); nothing else is read, in particular nothing per batch.
+      expect({ dataSync: reads.dataSync, readSync: reads.readSync }).toEqual({ dataSync: 0, readSync: 0 });
+      expect(reads.data).toBeLessThanOrEqual(1);
+      await opt.setWeights(await opt.getWeights()); // saving and restoring copy on the backend
+      expect(reads.dataSync + reads.readSync).toBe(0);
+      expect(opt.classValueWeights()?.[0]).not.toBe(1);
+      expect(reads.dataSync).toBeGreaterThan(0);
+      tf.dispose([x, y]);
+      model.dispose();
+    } finally {
+      Object.assign(proto, { dataSync: originals.dataSync, data: originals.data });
+      Object.assign(engine, { readSync: originals.readSync, read: originals.read });
+    }
+  });
+
+  it("under tfjs's IS_TEST flag (its leak check on customGrad) trains the same, bitwise", () => {
+    const run = (isTest: boolean) => {
+      const before = tf.env().getBool('IS_TEST');
+      tf.env().set('IS_TEST', isTest);
+      try {
+        const w = tf.tidy(() => tf.variable(tf.tensor2d(randomArray(4, 3), [4, 1]), true));
+        const x = tf.tensor2d(randomArray(32 * 4, 4), [32, 4]);
+        const y = tf.tensor2d(Float32Array.from({ length: 32 }, (_, i) => (i % 5 === 0 ? 1 : 0)), [32, 1]);
+        const opt = kintsugi({ learningRate: 0.1 });
+        const loss = opt.valueWeightedLoss('binaryCrossentropy', { gildingRate: 0.5 });
+        for (let i = 0; i < 5; i++) tf.tidy(() => { opt.minimize(() => loss(y, tf.sigmoid(tf.matMul(x, w)))); });
+        const out = { phi: opt.classValueWeights(), w: w.dataSync().slice() };
+        opt.dispose();
+        tf.dispose([w, x, y]);
+        return out;
+      } finally {
+        tf.env().set('IS_TEST', before);
+      }
+    };
+    const plain = run(false);
+    expect(plain.phi?.[1]).not.toBe(1);
+    expect(run(true)).toEqual(plain);
+  });
+
+  it('a failed step drops its gilded proposal and frees it; training keeps the tensor count; dispose frees the state', () => {
+    const w = tf.variable(tf.zeros([1]), true);
+    const opt = kintsugi({ learningRate: 0.1 });
+    const loss = opt.valueWeightedLoss('binaryCrossentropy', { gildingRate: 0.5 });
+    const yTrue = tf.tensor2d([[0], [0], [1]]);
+    const f = () => loss(yTrue, tf.sigmoid(tf.add(tf.fill([3, 1], -1), w)) as tf.Tensor2D);
+    opt.minimize(f);
+    const tensors = tf.memory().numTensors;
+    const before = opt.classValueWeights();
+    const { value, grads } = opt.computeGradients(f); // gilds: a proposal for the step below
+    const stray = tf.zeros([1]);
+    expect(() => opt.applyGradients({ ...grads, 'no such variable': stray })).toThrow(/not a registered variable/);
+    tf.dispose([value, stray, ...Object.values(grads)]);
+    expect(tf.memory().numTensors).toBe(tensors); // the dropped proposal is freed
+    expect(opt.classValueWeights()).toEqual(before);
+    expect(opt.iterations).toBe(1);
+    // The next step gilds from the kept state, as if the failed one had never been.
+    const twin = kintsugi({ learningRate: 0.1 });
+    const twinLoss = twin.valueWeightedLoss('binaryCrossentropy', { gildingRate: 0.5 });
+    const w2 = tf.tidy(() => tf.variable(tf.zeros([1]), true));
+    const g = () => twinLoss(yTrue, tf.sigmoid(tf.add(tf.fill([3, 1], -1), w2)) as tf.Tensor2D);
+    twin.minimize(g);
+    opt.minimize(f);
+    twin.minimize(g);
+    expect(opt.classValueWeights()).toEqual(twin.classValueWeights());
+    expect(tf.memory().numTensors).toBe(tensors + 4); // the twin's state (ϕ, crack, previous ϕ) and w2
+    for (let i = 0; i < 20; i++) opt.minimize(f);
+    expect(tf.memory().numTensors).toBe(tensors + 4);
+    opt.dispose();
+    twin.dispose();
+    expect(tf.memory().numTensors).toBe(tensors + 4 - 6); // both class states (3 tensors each) freed
+    tf.dispose([w, w2, yTrue]);
+  });
 });
+
+describe('class gilding on the backend', () => {
+  for (const backend of BACKENDS) {
+    it(`on ${backend}, matches the float64 reference within (3C + 7) float32 roundings per step; cracks bitwise`, async () => {
+      await useBackend(backend);
+      const r = rng(5);
+      for (let trial = 0; trial < 400; trial++) {
+        const C = 1 + Math.floor(r() * (trial % 10 === 0 ? 300 : 8));
+        const o = resolveClassOptions({
+          gildingRate: [0.05, 0.5, 2, 1e-3][trial % 4],
+          crack: r() < 0.5 ? 'relative' : 'absolute',
+          annealing: r() < 0.5 ? 0 : r(),
+          normalize: r() < 0.8 ? 'mean' : 'none',
+          phiMin: r() < 0.5 ? 0.1 : 0,
+          phiMax: r() < 0.5 ? 10 : Infinity,
+          absentClass: r() < 0.5 ? 'keep' : 'zero',
+        });
+        const phi = Float32Array.from({ length: C }, () => 0.1 + r() * 3);
+        const crack = Float32Array.from({ length: C }, () => r() * 2);
+        const losses = Float32Array.from({ length: C }, () => (r() < 0.05 ? 0 : r() * 5));
+        const counts = Float32Array.from({ length: C }, () => (r() < 0.3 ? 0 : 1 + Math.floor(r() * 50)));
+        const ref = gildClasses({ phi, crack, meanAbsDeltaPhi: 0 }, { losses, counts }, o);
+        const got = tf.tidy(() => {
+          const state = { phi: tf.tensor1d(phi), crack: tf.tensor1d(crack), previous: tf.tensor1d(phi) };
+          const next = gildClassTensors(state, tf.tensor1d(losses), tf.tensor1d(counts), o);
+          return { phi: next.phi.dataSync().slice(), crack: next.crack.dataSync().slice(), previous: next.previous.dataSync().slice() };
+        });
+        expect(got.crack).toEqual(ref.crack);
+        expect(got.previous).toEqual(phi);
+        const bound = (3 * C + 7) * 2 ** -24;
+        for (let c = 0; c < C; c++) {
+          const err = Math.abs(got.phi[c] - ref.phi[c]);
+          if (!(err <= bound * Math.abs(ref.phi[c]))) {
+            throw new Error(`trial ${trial}, class ${c} of ${C}: ϕ ${got.phi[c]} vs reference ${ref.phi[c]} (${JSON.stringify(o)})`);
+          }
+        }
+      }
+    });
+  }
+});
+

@@ -195,11 +195,80 @@ describe('parseCsv', () => {
 
   it('names the line and column of a non-numeric or empty cell', () => {
     expect(() => parseCsv('a,b,label\n1,2,0\n1,x,1', { label: 'label' })).toThrow(
-      /parseCsv: line 3, column 'b': the cell is "x", not a finite number/,
+      /parseCsv: line 3, column 'b': the cell is "x", not a decimal number/,
     );
     expect(() => parseCsv('a,b,label\n1,,0', { label: 'label' })).toThrow(/line 2, column 'b': the cell is empty/);
     expect(() => parseCsv('a,label\nNaN,0', { label: 'label' })).toThrow(/line 2, column 'a'.*"NaN"/);
-    expect(() => parseCsv('a,label\nInfinity,0', { label: 'label' })).toThrow(/"Infinity", not a finite number/);
+    expect(() => parseCsv('a,label\nInfinity,0', { label: 'label' })).toThrow(/"Infinity", not a decimal number/);
+  });
+
+  it('reads only decimal numbers: no hex, binary, octal, separators or words', () => {
+    for (const cell of ['0x10', '0X1f', '0b11', '0o7', '1_000', 'Infinity', '-Infinity', 'NaN', '1e', '.', '--1', '1,5', '١']) {
+      const text = `a,label\n${cell.includes(',') ? `"${cell}"` : cell},0`;
+      expect(() => parseCsv(text, { label: 'label' }), cell).toThrow(new RegExp(`line 2, column 'a': the cell is ${JSON.stringify(cell)}, not a decimal number`));
+    }
+    const ok = parseCsv('a,label\n+1.5,0\n-.5e1,1\n7.,0\n 2E-3 ,1\n"3",0', { label: 'label' });
+    expect(Array.from(ok.x)).toEqual([1.5, -5, 7, Math.fround(0.002), 3]);
+    // The label too: 0x1 is not 1.
+    expect(() => parseCsv('a,label\n1,0x1', { label: 'label' })).toThrow(/line 2, label column 'label': "0x1" is not 0 or 1/);
+    expect(Array.from(parseCsv('a,label\n1,1.0\n2,0e0', { label: 'label' }).y)).toEqual([1, 0]);
+  });
+
+  it('rejects a number that float32 cannot hold, instead of storing Infinity', () => {
+    expect(() => parseCsv('a,label\n1,0\n1e39,1', { label: 'label' })).toThrow(
+      /parseCsv: line 3, column 'a': 1e39 is outside the float32 range \(±3\.4028234663852886e\+38\)/,
+    );
+    expect(() => parseCsv('a,label\n-4e38,1', { label: 'label' })).toThrow(/-4e38 is outside the float32 range/);
+    expect(() => parseCsv('a,label\n1e400,1', { label: 'label' })).toThrow(/1e400 is outside the float32 range/);
+    // The largest float32 and tiny values (which round towards 0) are fine.
+    expect(Array.from(parseCsv('a,label\n3.4028234e38,1\n1e-50,0', { label: 'label' }).x)).toEqual([Math.fround(3.4028234e38), 0]);
+  });
+
+  it('clips what it echoes: a 5 MB cell, a long header name or label stays a short one-line message', () => {
+    const huge = 'x'.repeat(5_000_000);
+    const messageOf = (f: () => unknown): string => {
+      try {
+        f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('did not throw');
+    };
+    const cases = [
+      messageOf(() => parseCsv(`a,label\n${huge},0`, { label: 'label' })),
+      messageOf(() => parseCsv(`a,label\n1,${huge}`, { label: 'label' })),
+      messageOf(() => parseCsv(`${huge},label\n1,0`, { label: 'nope' })),
+      messageOf(() => parseCsv(`a,label\n1,0`, { label: huge })),
+      messageOf(() => parseCsv(`a,label\n1,0`, { label: 'label', drop: [huge] })),
+      messageOf(() => parseCsv(`${huge},${huge},label\n1,2,0`, { label: 'label' })),
+      messageOf(() => parseCsv(`a,d\n1,${huge}\n2,B\n3,\n`, { label: 'd', positive: 'M' })),
+      messageOf(() => parseCsv(`a,d\n1,x\n2,B`, { label: 'd', positive: huge })),
+      messageOf(() => parseCsv(Array.from({ length: 200 }, (_, j) => `column_with_a_long_name_${j}`).join(',') + '\n', { label: 'y' })),
+    ];
+    for (const message of cases) {
+      expect(message.length, message.slice(0, 100)).toBeLessThan(300);
+      expect(message).not.toMatch(/\n/);
+    }
+    expect(cases[0]).toContain(`"${'x'.repeat(40)}…"`);
+    expect(cases[8]).toMatch(/… \(200 in all\)$/);
+    // A newline inside a quoted cell is shown escaped, so the message stays one line.
+    expect(messageOf(() => parseCsv('a,label\n"1\n2",0', { label: 'label' }))).toMatch(/the cell is "1\\n2", not a decimal number/);
+  });
+
+  it('rejects text after the closing quote of a cell instead of gluing it on', () => {
+    expect(() => parseCsv('a,label\n"1"2,0', { label: 'label' })).toThrow(/line 2: text after the closing quote of a quoted cell \(a quote inside a quoted cell is written ""\)/);
+    expect(() => parseCsv('name,label\n"say "hi"",0', { label: 'label' })).toThrow(/line 2: text after the closing quote/);
+    // Spaces around a quoted cell are fine, and so is a quote inside an unquoted cell.
+    expect(parseCsv(' "a" ,b"c,label\n1,2,0', { label: 'label' }).featureNames).toEqual(['a', 'b"c']);
+  });
+
+  it('counts lines the same for \\n, \\r\\n and \\r line ends, inside quoted cells too', () => {
+    for (const eol of ['\n', '\r\n', '\r']) {
+      const text = ['a,b,label', '"x', 'y",1,0', '1,2,1', '', '1,z,0'].join(eol);
+      expect(() => parseCsv(text, { label: 'label' }), JSON.stringify(eol)).toThrow(/line 2, column 'a'/);
+      const later = ['a,b,label', '"1', '",1,0', '1,2,1', '', '1,z,0'].join(eol);
+      expect(() => parseCsv(later, { label: 'label' }), JSON.stringify(eol)).toThrow(/line 6, column 'b': the cell is "z"/);
+    }
   });
 
   it('names a missing label column and lists the columns', () => {

@@ -93,6 +93,64 @@ for (const backend of BACKENDS) {
       expect(tf.memory().numTensors).toBe(base);
     });
 
+    it('what a step reuses from the last one stays right: reassigned or replaced variables, another variable list, setWeights, a grown wasm heap', async () => {
+      // The reference runs the same sequence with storage 'copy' (dataSync in, assign out: no view
+      // of the backend's memory reused) and the gradient list reversed on every other step, so no
+      // step finds the last one's variable list to reuse (with unit pathways the order of the
+      // variables changes nothing else). Every step must give bitwise its result.
+      const run = async (storage: 'auto' | 'copy') => {
+        const prefix = uniqueName(`reuse-${storage}`);
+        const make = (name: string, seed: number) =>
+          tf.tidy(() => tf.variable(tf.tensor2d(randomArray(12, seed), [4, 3]), true, `${prefix}/${name}`));
+        const vars = { a: make('a', 1), b: make('b', 2), c: make('c', 3) };
+        const opt = kintsugi({ learningRate: 0.05, gildingRate: 0.3, storage });
+        let seed = 100;
+        let steps = 0;
+        const step = (...names: Array<keyof typeof vars>) => {
+          const grads = names.map((n) => ({ name: vars[n].name, tensor: tf.tensor2d(randomArray(12, seed++), [4, 3]) }));
+          opt.applyGradients(storage === 'copy' && steps++ % 2 === 1 ? grads.slice().reverse() : grads);
+          tf.dispose(grads.map((g) => g.tensor));
+        };
+        step('a', 'b', 'c');
+        step('a', 'b', 'c');
+        vars.a.assign(tf.tensor2d(randomArray(12, 9), [4, 3])); // new data id under the same variable
+        step('a', 'b', 'c');
+        step('c', 'a'); // another list and order
+        step('a', 'b', 'c');
+        if (tf.getBackend() === 'wasm') {
+          // Grow the wasm heap: views taken before it are dead.
+          const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer;
+          const before = heap();
+          const big: tf.Tensor[] = [];
+          while (heap() === before && big.length < 64) big.push(tf.zeros([4 << 20]));
+          expect(heap()).not.toBe(before);
+          step('a', 'b', 'c');
+          tf.dispose(big);
+        }
+        await opt.setWeights(await opt.getWeights());
+        step('a', 'b', 'c');
+        const name = vars.b.name;
+        vars.b.dispose(); // a new variable under the same name: its state is found by name
+        vars.b = tf.tidy(() => tf.variable(tf.tensor2d(randomArray(12, 5), [4, 3]), true, name));
+        step('a', 'b', 'c');
+        step('a', 'b', 'c');
+        const values = Object.values(vars).map((v) => Array.from(v.dataSync()));
+        const state = await stateOf(opt);
+        const stats = opt.storageStats();
+        opt.dispose();
+        tf.dispose(Object.values(vars));
+        // By name: the saved order is the order in which variables first stepped after setWeights.
+        const byName = state.map(([n, v]) => [n.replace(prefix, ''), v] as const).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+        return { values, state: byName, stats };
+      };
+      const reused = await run('auto');
+      const fresh = await run('copy');
+      expect(reused.stats.generic).toBe(0);
+      expect(reused.stats.inPlace).toBeGreaterThan(0);
+      expect(reused.values).toEqual(fresh.values);
+      expect(reused.state).toEqual(fresh.state);
+    });
+
     it('a NaN gradient under skip leaves θ, ϕ and moments untouched and is counted', async () => {
       const a = tf.variable(tf.tensor1d([1, 2]), true, uniqueName('a'));
       const b = tf.variable(tf.tensor1d([3, 4]), true, uniqueName('b'));

@@ -37,15 +37,26 @@ namespace {
 constexpr int kDefaultMaxThreads = 8;
 constexpr int kMaxThreads = 256;
 
+// KINTSUGI_THREADS by the rules of src/env.ts: a whole number ≥ 1 (digits only: no sign, space
+// or leading zero), capped at the CPU count unless it ends in '!' (then at most 256). Returns 0 for
+// unset or any other value: JS refuses such a value with an error before it uses the addon, but
+// this runs at static initialization, where nothing can throw, so here it means the default.
+int threadsFromEnvironment(int cpus) {
+  const char* p = std::getenv("KINTSUGI_THREADS");
+  if (p == nullptr || *p < '1' || *p > '9') return 0;
+  int n = 0;  // saturates just above kMaxThreads
+  for (; *p >= '0' && *p <= '9'; p++) n = std::min(n * 10 + (*p - '0'), kMaxThreads + 1);
+  const bool forced = *p == '!';
+  if (forced) p++;
+  if (*p != '\0' || (forced && n > kMaxThreads)) return 0;
+  return forced ? n : std::min(n, cpus);
+}
+
 int defaultThreads() {
-  const char* env = std::getenv("KINTSUGI_THREADS");
-  if (env != nullptr && *env != '\0') {
-    char* end = nullptr;
-    const long n = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && n >= 1) return int(std::min<long>(n, kMaxThreads));
-  }
   const unsigned hw = std::thread::hardware_concurrency();
-  return std::max(1, std::min<int>(hw == 0 ? 1 : int(hw), kDefaultMaxThreads));
+  const int cpus = hw == 0 ? 1 : int(std::min<unsigned>(hw, kMaxThreads));
+  const int fromEnv = threadsFromEnvironment(cpus);
+  return fromEnv > 0 ? fromEnv : std::min(cpus, kDefaultMaxThreads);
 }
 
 class Pool {

@@ -32,16 +32,20 @@ Isa best(Isa cap) {
 // qemu cannot emulate it), so automatic dispatch stops at AVX2; KINTSUGI_ISA=avx512 opts in.
 constexpr Isa kDefaultCap = Isa::Avx2;
 
+// NEON and wasm SIMD rank with AVX2 as caps: the verified best of each architecture.
+Isa rankedCap(Isa cap) { return cap == Isa::Neon || cap == Isa::WasmSimd ? Isa::Avx2 : cap; }
+
+// KINTSUGI_ISA by the rules of src/env.ts: exactly 'scalar', 'avx2', 'neon' or 'avx512'. Any
+// other value means the default: JS refuses it with an error before it uses the addon, but this
+// runs when the addon loads, where nothing can throw.
 Isa fromEnvironment() {
   Isa cap = kDefaultCap;
 #if !defined(__EMSCRIPTEN__)
   // WebAssembly has no environment of its own (reading one would import WASI's environ_get).
   const char* env = std::getenv("KINTSUGI_ISA");
-  if (env != nullptr && *env != '\0' && !parseIsa(env, &cap)) cap = kDefaultCap;
+  if (env != nullptr && (!parseIsa(env, &cap) || cap == Isa::WasmSimd)) cap = kDefaultCap;
 #endif
-  // NEON and wasm SIMD rank with AVX2: the verified best of each architecture.
-  if (cap == Isa::Neon || cap == Isa::WasmSimd) cap = Isa::Avx2;
-  return best(cap);
+  return best(rankedCap(cap));
 }
 
 std::atomic<int>& current() {
@@ -101,7 +105,7 @@ std::string availableIsas() {
 Isa currentIsa() { return Isa(current().load()); }
 
 Isa capIsa(Isa cap) {
-  const Isa chosen = best(cap == Isa::Neon || cap == Isa::WasmSimd ? Isa::Avx512 : cap);
+  const Isa chosen = best(rankedCap(cap));
   current().store(int(chosen));
   return chosen;
 }

@@ -4,6 +4,7 @@
  * when no binary fits, `loadNativeKernel()` says why in one line and the caller falls back.
  */
 import * as path from 'path';
+import { readEnv } from '../env';
 import { Kernel, KernelOutput, KernelParams, KernelVariable, NonFiniteGradientError } from './types';
 
 /** The binding's surface (native/src/addon.cpp). */
@@ -72,6 +73,29 @@ export function explainNativeLoadFailure(e: unknown): string {
   return `${what}; to build one from source: cd ${path.relative(process.cwd(), PACKAGE_ROOT) || '.'} && npm run build:native (needs a C++17 compiler, python3 and make)`;
 }
 
+/**
+ * KINTSUGI_ISA and KINTSUGI_THREADS as src/env.ts parses them, applied through the binding's
+ * hooks right after it loads. The C++ side read them at load too, with the same rules, but it can
+ * only ignore a bad value; here a bad value makes the addon unusable, with the parser's message
+ * (kernel selection has already thrown it before it loads the addon).
+ */
+function applyEnvironment(binding: NativeAddon): NativeAddon | { error: string } {
+  let isa, threads;
+  try {
+    isa = readEnv('KINTSUGI_ISA');
+    threads = readEnv('KINTSUGI_THREADS');
+  } catch (e) {
+    return { error: oneLine(e) };
+  }
+  try {
+    if (isa !== undefined) binding.setIsa(isa);
+    if (threads !== undefined && binding.info().threads !== threads.threads) binding.setThreads(threads.threads);
+  } catch (e) {
+    return { error: `the native addon loaded but did not take KINTSUGI_ISA/KINTSUGI_THREADS: ${oneLine(e)}` };
+  }
+  return binding;
+}
+
 /** The raw binding, or why it could not be loaded. Cached; never throws. */
 export function loadNativeAddon(): NativeAddon | { error: string } {
   if (addon !== null) return addon;
@@ -82,7 +106,7 @@ export function loadNativeAddon(): NativeAddon | { error: string } {
     if (typeof loaded?.step !== 'function' || typeof loaded?.info !== 'function') {
       addon = { error: 'the native binary loaded but does not export step() and info()' };
     } else {
-      addon = loaded;
+      addon = applyEnvironment(loaded);
     }
   } catch (e) {
     addon = { error: explainNativeLoadFailure(e) };

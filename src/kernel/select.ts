@@ -3,6 +3,7 @@
  * WebAssembly build of the same C++ kernel, else the TypeScript reference kernel, and says which
  * and why (`kernelInfo()`). Falling back prints one line, once.
  */
+import { readKernelEnv, threadsNote } from '../env';
 import { loadNativeKernel } from './native';
 import { referenceKernel } from './reference';
 import type { Kernel } from './types';
@@ -31,10 +32,10 @@ interface Selection {
 let selection: Selection | null = null;
 
 function select(): Selection {
-  const forced = process.env.KINTSUGI_KERNEL;
-  if (forced != null && forced !== '' && forced !== 'js' && forced !== 'native' && forced !== 'wasm') {
-    throw new RangeError(`kintsugi: KINTSUGI_KERNEL must be 'js', 'native' or 'wasm'; got ${JSON.stringify(forced.slice(0, 40))}`);
-  }
+  // A bad value of any of the three is an error here, never a silent default (src/env.ts).
+  const env = readKernelEnv();
+  const forced = env.kernel;
+  const note = threadsNote(env.threads);
   if (forced === 'js') {
     return { kernel: referenceKernel, info: { kernel: 'js', reason: 'KINTSUGI_KERNEL=js forces the TypeScript reference kernel' } };
   }
@@ -45,7 +46,13 @@ function select(): Selection {
       const { isa, threads, addonVersion } = native.info;
       return {
         kernel: native.kernel,
-        info: { kernel: 'native', reason: `native addon ${addonVersion} loaded; ${isa} kernels, ${threads} threads`, isa, threads, addonVersion },
+        info: {
+          kernel: 'native',
+          reason: `native addon ${addonVersion} loaded; ${isa} kernels, ${threads} threads${note ? ` (${note})` : ''}`,
+          isa,
+          threads,
+          addonVersion,
+        },
       };
     }
     if (forced === 'native') throw new Error(`kintsugi: KINTSUGI_KERNEL=native but ${native.error}`);

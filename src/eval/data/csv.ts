@@ -5,6 +5,7 @@
  *
  * All randomness is seeded, so an experiment is reproducible from its seed alone.
  */
+import { clip, clippedList, quoted } from '../../clip';
 import { createRng } from './synthetic-fraud';
 
 export interface ParseCsvOptions {
@@ -32,70 +33,97 @@ interface CsvRecord {
   line: number;
 }
 
-/** RFC 4180 records: commas, double-quoted cells with "" for a quote, LF or CRLF line ends. */
+/**
+ * RFC 4180 records: commas, LF, CRLF or CR line ends, double-quoted cells with "" for a quote.
+ * A cell is quoted when its first character other than whitespace is a quote; after the closing
+ * quote only whitespace may follow before the comma or line end (anything else is an error, not
+ * glued on: `"say "hi""` is a missing "" far more often than a cell). A quote inside an unquoted
+ * cell is literal. A line of nothing but whitespace carries no record.
+ */
 function readRecords(text: string): CsvRecord[] {
   const records: CsvRecord[] = [];
   let cells: string[] = [];
   let cell = '';
-  let quoted = false;
+  let inQuotes = false;
+  let closed = false; // after the closing quote of this cell
   let line = 1;
   let start = 1;
   let i = 0;
   const endRecord = (): void => {
     cells.push(cell);
-    // Blank lines (a trailing newline, a gap) carry no record.
-    if (!(cells.length === 1 && cells[0] === '')) records.push({ cells, line: start });
+    if (!(cells.length === 1 && (cells[0] as string).trim() === '')) records.push({ cells, line: start });
     cells = [];
     cell = '';
+    closed = false;
   };
   while (i < text.length) {
     const ch = text[i] as string;
-    if (quoted) {
+    if (inQuotes) {
       if (ch === '"') {
         if (text[i + 1] === '"') {
           cell += '"';
           i += 2;
           continue;
         }
-        quoted = false;
-      } else {
-        if (ch === '\n') line += 1;
-        cell += ch;
+        inQuotes = false;
+        closed = true;
+        i += 1;
+        continue;
       }
+      // \n, \r\n and \r each end one line of the file, inside a quoted cell too.
+      if (ch === '\n' || (ch === '\r' && text[i + 1] !== '\n')) line += 1;
+      cell += ch;
       i += 1;
       continue;
     }
-    if (ch === '"' && cell.trim() === '') {
-      quoted = true;
-      cell = '';
-    } else if (ch === ',') {
+    if (ch === ',') {
       cells.push(cell);
       cell = '';
+      closed = false;
     } else if (ch === '\n' || ch === '\r') {
       endRecord();
-      if (ch === '\r' && text[i + 1] === '\n') i += 1;
+      i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
       line += 1;
       start = line;
+      continue;
+    } else if (closed) {
+      if (ch.trim() !== '') {
+        throw new Error(`parseCsv: line ${line}: text after the closing quote of a quoted cell (a quote inside a quoted cell is written "")`);
+      }
+    } else if (ch === '"' && cell.trim() === '') {
+      inQuotes = true;
+      cell = '';
     } else {
       cell += ch;
     }
     i += 1;
   }
-  if (quoted) throw new Error(`parseCsv: a quoted cell that starts on line ${start} is never closed`);
+  if (inQuotes) throw new Error(`parseCsv: a quoted cell that starts on line ${start} is never closed`);
   endRecord();
   return records;
 }
 
-function list(names: readonly string[]): string {
-  const shown = names.slice(0, 40).map((n) => `'${n}'`);
-  return shown.join(', ') + (names.length > 40 ? `, … (${names.length} in all)` : '');
+/** A decimal number: digits with an optional sign, point and exponent. Not hex, binary, octal,
+ * `Infinity`, `NaN` or separators, which Number() would also take or turn into something else. */
+const DECIMAL = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+
+/** A feature cell's value as float32, or why it has none. */
+function featureValue(raw: string): number | string {
+  if (raw === '') return 'the cell is empty';
+  if (!DECIMAL.test(raw)) return `the cell is ${quoted(raw)}, not a decimal number`;
+  const v = Math.fround(Number(raw));
+  // 1e39 is a fine float64 but Infinity as float32, the type of the features.
+  if (!Number.isFinite(v)) return `${clip(raw)} is outside the float32 range (±3.4028234663852886e+38)`;
+  return v;
 }
 
 /**
  * Parses CSV text with a header row into features and 0/1 labels.
  *
- * Every column except the label and the dropped ones is a feature and must be numeric in every
- * row (no missing values: impute before, or drop the column). Errors name the line and column.
+ * Every column except the label and the dropped ones is a feature and must hold, in every row,
+ * a decimal number that fits float32 (no missing values: impute before, or drop the column; no
+ * hex, `NaN` or `Infinity`). Errors are one line, name the line and column, and show at most 40
+ * characters of a cell (docs/errors.md).
  *
  * @example parseCsv(text, {label: 'diagnosis', positive: 'M', drop: ['id']})
  */
@@ -114,14 +142,14 @@ export function parseCsv(text: string, options: ParseCsvOptions): ParsedCsv {
   const seen = new Set<string>();
   header.forEach((h, j) => {
     if (h === '') throw new Error(`parseCsv: header column ${j + 1} has no name`);
-    if (seen.has(h)) throw new Error(`parseCsv: header column '${h}' appears twice`);
+    if (seen.has(h)) throw new Error(`parseCsv: header column '${clip(h)}' appears twice`);
     seen.add(h);
   });
   const labelCol = header.indexOf(label);
-  if (labelCol < 0) throw new Error(`parseCsv: no label column '${label}'; the columns are ${list(header)}`);
+  if (labelCol < 0) throw new Error(`parseCsv: no label column '${clip(label)}'; the columns are ${clippedList(header)}`);
   for (const d of drop) {
-    if (d === label) throw new Error(`parseCsv: cannot drop the label column '${label}'`);
-    if (!seen.has(d)) throw new Error(`parseCsv: cannot drop '${d}': no such column; the columns are ${list(header)}`);
+    if (d === label) throw new Error(`parseCsv: cannot drop the label column '${clip(label)}'`);
+    if (!seen.has(d)) throw new Error(`parseCsv: cannot drop '${clip(d)}': no such column; the columns are ${clippedList(header)}`);
   }
   const featureCols: number[] = [];
   header.forEach((h, j) => {
@@ -140,13 +168,8 @@ export function parseCsv(text: string, options: ParseCsvOptions): ParsedCsv {
     }
     for (let k = 0; k < cols; k++) {
       const j = featureCols[k] as number;
-      const raw = (cells[j] as string).trim();
-      // Number('') is 0 and Number('NaN') is NaN: neither is a value the file actually holds.
-      const v = raw === '' ? NaN : Number(raw);
-      if (!Number.isFinite(v)) {
-        const what = raw === '' ? 'is empty' : `is ${JSON.stringify(raw)}, not a finite number`;
-        throw new Error(`parseCsv: line ${line}, column '${header[j]}': the cell ${what}`);
-      }
+      const v = featureValue((cells[j] as string).trim());
+      if (typeof v === 'string') throw new Error(`parseCsv: line ${line}, column '${clip(header[j] as string)}': ${v}`);
       x[r * cols + k] = v;
     }
     const raw = (cells[labelCol] as string).trim();
@@ -154,15 +177,15 @@ export function parseCsv(text: string, options: ParseCsvOptions): ParsedCsv {
       labelValues.add(raw);
       if (labelValues.size > 2) {
         throw new Error(
-          `parseCsv: label column '${label}' has more than two distinct values (${list([...labelValues])}, line ${line}); a binary label is required`,
+          `parseCsv: label column '${clip(label)}' has more than two distinct values (${clippedList([...labelValues])}, line ${line}); a binary label is required`,
         );
       }
       y[r] = raw === positive ? 1 : 0;
     } else {
-      const v = raw === '' ? NaN : Number(raw);
+      const v = DECIMAL.test(raw) ? Number(raw) : NaN;
       if (v !== 0 && v !== 1) {
         throw new Error(
-          `parseCsv: line ${line}, label column '${label}': ${JSON.stringify(raw)} is not 0 or 1` +
+          `parseCsv: line ${line}, label column '${clip(label)}': ${quoted(raw)} is not 0 or 1` +
             ` (for a label of two strings, pass {positive: <the positive value>})`,
         );
       }
@@ -171,7 +194,7 @@ export function parseCsv(text: string, options: ParseCsvOptions): ParsedCsv {
   }
   if (positive !== undefined && rows > 0 && !labelValues.has(positive)) {
     throw new Error(
-      `parseCsv: positive value ${JSON.stringify(positive)} never occurs in label column '${label}'; its values are ${list([...labelValues])}`,
+      `parseCsv: positive value ${quoted(positive)} never occurs in label column '${clip(label)}'; its values are ${clippedList([...labelValues])}`,
     );
   }
   return { x, y, featureNames: featureCols.map((j) => header[j] as string), rows, cols };

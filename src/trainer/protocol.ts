@@ -1,5 +1,5 @@
 /** Messages between the trainer (caller's thread) and its worker. Internal. */
-import type { CheckpointInfo, ModelSpec, SnapshotTensor, TrainerInfo, TrainerLoss } from './types';
+import type { CheckpointInfo, ModelSpec, SnapshotTensor, StepResult, TrainerInfo, TrainerLoss } from './types';
 import type { KintsugiOptions } from '../index';
 
 export interface WorkerConfig {
@@ -38,16 +38,7 @@ export type Reply =
   | { type: 'ready'; info: TrainerInfo; step: number; examples: number; published: Published }
   | { type: 'init-error'; error: SerializedError }
   | { type: 'published'; published: Published }
-  | {
-      type: 'trained';
-      id: number;
-      step: number;
-      examples: number;
-      rows: number;
-      loss: number;
-      ms: number;
-      classPhi: number[] | null;
-    }
+  | ({ type: 'trained'; id: number } & StepResult)
   | { type: 'snapshot'; id: number; step: number; examples: number; weights: SnapshotTensor[]; optimizer?: SnapshotTensor[]; classPhi: number[] | null }
   | { type: 'saved'; id: number; info: CheckpointInfo }
   | { type: 'closed'; id: number }

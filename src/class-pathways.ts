@@ -10,8 +10,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gildGroup, makeRelative } from './kernel/reference';
-import { checkChoice, checkNumber, CHOICES, Crack, mergeKnown, Normalize, NUMBER_RULES } from './options';
-import type { NamedTensor } from './state';
+import { NonFiniteGradientError } from './kernel/types';
+import { checkChoice, checkNumber, CHOICES, Crack, mergeKnown, NonFinitePolicy, Normalize, NUMBER_RULES } from './options';
+import { checkValues, type NamedTensor } from './state';
 
 /** A per-sample loss: returns one value per sample (trailing axes are averaged). */
 export type PerSampleLoss = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
@@ -186,6 +187,8 @@ export type ClassTensors = {
   phi: tf.Tensor1D;
   crack: tf.Tensor1D;
   previous: tf.Tensor1D;
+  /** A proposal under nonFinite 'throw': whether its ϕ and crack are all finite (read only when the step starts). */
+  finite?: tf.Tensor;
 };
 
 /**
@@ -244,11 +247,31 @@ function keepAll(t: ClassTensors): ClassTensors {
   tf.keep(t.phi);
   tf.keep(t.crack);
   tf.keep(t.previous);
+  if (t.finite) tf.keep(t.finite);
   return t;
 }
 
 function disposeAll(t: ClassTensors | null): void {
-  if (t) tf.dispose([t.phi, t.crack, t.previous]);
+  if (t) tf.dispose(t.finite ? [t.phi, t.crack, t.previous, t.finite] : [t.phi, t.crack, t.previous]);
+}
+
+/**
+ * One batch's gilding under the nonFinite policy, as tensor ops (nothing read back): a NaN or
+ * ±Infinity class loss or crack makes a ϕ or crack that is not finite. Under 'skip' that batch's
+ * proposal is the state as it was (ϕ unchanged); under 'throw' the proposal carries a flag that
+ * the optimizer reads when the step starts, and throws on (`ClassStream.checkFinite`).
+ */
+function gildGuarded(state: ClassTensors, classLoss: tf.Tensor1D, counts: tf.Tensor1D, o: ResolvedClassOptions, policy: NonFinitePolicy): ClassTensors {
+  return tf.tidy(() => {
+    const next = gildClassTensors(state, classLoss, counts, o);
+    const finite = tf.all(tf.isFinite(tf.concat([next.phi, next.crack])));
+    if (policy === 'throw') return { ...next, finite };
+    return {
+      phi: tf.where(finite, next.phi, state.phi) as tf.Tensor1D,
+      crack: tf.where(finite, next.crack, state.crack) as tf.Tensor1D,
+      previous: tf.where(finite, next.previous, state.previous) as tf.Tensor1D,
+    };
+  });
 }
 
 /** A state that has not gilded yet: ϕ as given, no Δϕ. */
@@ -269,6 +292,9 @@ export class ClassStream {
   private proposal: ClassTensors | null = null;
   /** True while `minimize` computes gradients: the only time the class stream may gild. */
   private inTrainingStep = false;
+
+  /** `nonFinite` of the optimizer: what a batch with a NaN or ±Infinity class loss does. */
+  constructor(private readonly nonFinite: NonFinitePolicy = 'skip') {}
 
   /** Runs `computeGradients` as a training step. */
   training<T>(computeGradients: () => T): T {
@@ -292,7 +318,7 @@ export class ClassStream {
       training: () => this.inTrainingStep,
       phi: (classes) => this.stateOf(classes).phi,
       gild: (classes, classLoss, counts) => {
-        const next = keepAll(gildClassTensors(this.stateOf(classes), classLoss, counts, resolved));
+        const next = keepAll(gildGuarded(this.stateOf(classes), classLoss, counts, resolved, this.nonFinite));
         disposeAll(this.proposal);
         this.proposal = next;
         return next.phi;
@@ -317,6 +343,20 @@ export class ClassStream {
     return proposal;
   }
 
+  /**
+   * Under nonFinite 'throw': throws if the proposal's ϕ or crack is not finite (reads one flag
+   * back); the optimizer then drops the proposal, so nothing changes.
+   */
+  checkFinite(proposal: ClassTensors | null): void {
+    if (proposal?.finite == null) return;
+    if (!proposal.finite.dataSync()[0]) {
+      throw new NonFiniteGradientError(
+        'kintsugi/classes',
+        "kintsugi: the class stream's loss or crack contains NaN or Infinity in this batch; nothing was changed (nonFinite: 'throw')",
+      );
+    }
+  }
+
   /** The step failed: its proposal is dropped. */
   discard(proposal: ClassTensors | null): void {
     disposeAll(proposal);
@@ -326,6 +366,10 @@ export class ClassStream {
   commit(proposal: ClassTensors | null): void {
     if (!proposal) return;
     disposeAll(this.state);
+    if (proposal.finite) {
+      tf.dispose(proposal.finite);
+      delete proposal.finite;
+    }
     this.state = proposal;
   }
 
@@ -356,9 +400,16 @@ export class ClassStream {
     ];
   }
 
-  /** Restores the state from the class entries of setWeights (none: no state). */
-  async restore(entries: readonly NamedTensor[]): Promise<void> {
-    const restored = readClassState(entries);
+  /**
+   * Checks the class entries of setWeights (both names, once each, nothing else, one length, ϕ
+   * finite and ≥ 0, crack finite) and returns the state they make (none: null), changing nothing.
+   */
+  async read(entries: readonly NamedTensor[]): Promise<ClassTensors | null> {
+    return readClassState(entries);
+  }
+
+  /** Replaces the state with one from `read` (null: no state). */
+  restore(restored: ClassTensors | null): void {
     this.reset();
     this.state = restored;
   }
@@ -371,14 +422,23 @@ export class ClassStream {
   }
 }
 
-/** The class entries of setWeights as state tensors: float32 copies on the backend, nothing read back. */
-function readClassState(entries: readonly NamedTensor[]): ClassTensors | null {
+/** The class entries of setWeights, checked, as state tensors: float32 copies on the backend. */
+async function readClassState(entries: readonly NamedTensor[]): Promise<ClassTensors | null> {
   if (entries.length === 0) return null;
+  const known = [`${CLASS_PREFIX}phi`, `${CLASS_PREFIX}crack`];
+  for (const w of entries) {
+    if (!known.includes(w.name)) {
+      throw new RangeError(`kintsugi: setWeights: unknown class stream entry '${w.name}'; the class stream saves ${known.map((k) => `'${k}'`).join(' and ')}`);
+    }
+    if (entries.filter((e) => e.name === w.name).length > 1) throw new RangeError(`kintsugi: setWeights: '${w.name}' appears twice`);
+  }
   const phi = entries.find((w) => w.name === `${CLASS_PREFIX}phi`);
   const crack = entries.find((w) => w.name === `${CLASS_PREFIX}crack`);
-  if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size) {
+  if (phi == null || crack == null || phi.tensor.size !== crack.tensor.size || phi.tensor.size === 0) {
     throw new RangeError(`kintsugi: setWeights needs both '${CLASS_PREFIX}phi' and '${CLASS_PREFIX}crack' of one length`);
   }
+  checkValues(phi.name, Float32Array.from(await phi.tensor.data()), true);
+  checkValues(crack.name, Float32Array.from(await crack.tensor.data()), false);
   const copy = (t: tf.Tensor): tf.Tensor1D => tf.reshape(tf.cast(t, 'float32'), [t.size]);
   return tf.tidy(() => stateFrom(copy(phi.tensor), copy(crack.tensor)));
 }

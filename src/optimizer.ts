@@ -11,7 +11,7 @@ import { activeKernel } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
 import { DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, ResolvedOptions, resolveOptions } from './options';
 import { PhiStats, StepStats, StorageStats } from './stats';
-import { NamedTensor, readStateWeights, stateWeights, VariableState, VariableStates } from './state';
+import { checkEntry, NamedTensor, readStateWeights, stateWeights, VariableState, VariableStates } from './state';
 import { VariableStorage } from './storage';
 
 // Read once: `tf.x` goes through a getter of the namespace object on every access.
@@ -45,7 +45,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /** The options as the kernel takes them; only `step` changes between calls. */
   private readonly params: KernelParams;
   private readonly states: VariableStates;
-  private readonly classes = new ClassStream();
+  private readonly classes: ClassStream;
+  /** Set by dispose(): a disposed optimizer refuses to step (its state is gone). */
+  private disposed = false;
   private readonly stats = new StepStats();
   /** The tensors of the last getWeights(), owned by the optimizer until the next one or dispose(). */
   private exported: tf.Tensor[] = [];
@@ -62,13 +64,17 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.params = kernelParamsOf(this.options);
     this.states = new VariableStates(this.params.granularity, this.options.base);
     this.storage = new VariableStorage(this.options.storage);
+    this.classes = new ClassStream(this.options.nonFinite);
   }
 
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
+    this.checkLive();
     // Taken now, kept only if this step succeeds: any error below drops it.
     const classProposal = this.classes.takeProposal();
     let kept = false;
     try {
+      // nonFinite 'throw': a NaN/±Infinity class loss or crack throws here, before anything changes.
+      this.classes.checkFinite(classProposal);
       const count = this.gather(variableGradients);
       const plan = this.planFor(count);
       const opened = this.storage.open(plan.variables, this.stepGrads, count);
@@ -92,6 +98,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
+    this.checkLive();
     return this.classes.training(() => super.computeGradients(f, varList));
   }
 
@@ -130,9 +137,13 @@ export class KintsugiOptimizer extends tf.Optimizer {
     return this.stats.storageStats();
   }
 
+  /**
+   * The options but `storage`. JSON has no Infinity (JSON.stringify writes null), so
+   * `phiMax: Infinity` is written as the string 'Infinity', which fromConfig reads back.
+   */
   override getConfig(): tf.serialization.ConfigDict {
     const { storage: _storage, ...config } = this.options;
-    return { ...config };
+    return { ...config, phiMax: config.phiMax === Infinity ? 'Infinity' : config.phiMax };
   }
 
   static override fromConfig<T extends tf.serialization.Serializable>(
@@ -141,6 +152,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
   ): T {
     // tfjs-layers adds keys of its own (customObjects) when it deserializes; keep only ours.
     const options = Object.fromEntries(Object.entries(config).filter(([key]) => key in DEFAULT_OPTIONS));
+    // getConfig writes phiMax Infinity as 'Infinity'; configs saved before that hold null (JSON's Infinity).
+    if (options.phiMax === 'Infinity' || (options.phiMax === null && 'phiMax' in options)) options.phiMax = Infinity;
     return new cls(options);
   }
 
@@ -159,21 +172,45 @@ export class KintsugiOptimizer extends tf.Optimizer {
     return named;
   }
 
+  /**
+   * Validates every entry (the iteration count, names, order, dtypes, finite values, v ≥ 0,
+   * ϕ ≥ 0, the class entries), then changes everything at once; an error changes nothing. What
+   * needs a variable's shape (the length of ϕ, m and v) is checked at the variable's first step,
+   * all or none (see `VariableStates.statesFor`).
+   */
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
-    const all = await this.extractIterations(weightValues);
+    this.checkLive();
+    if (!Array.isArray(weightValues) || weightValues.length === 0) {
+      throw new TypeError(
+        `kintsugi: setWeights expected a list starting with the iteration count ('iter'); got ${Array.isArray(weightValues) ? 'an empty list' : String(weightValues === null ? 'null' : typeof weightValues)}`,
+      );
+    }
+    weightValues.forEach((w, i) => checkEntry(w, i + 1));
+    const iterations = await readIterations(weightValues[0]);
+    const all = weightValues.slice(1);
     const classEntries = all.filter((w) => isClassWeight(w));
     const saved = await readStateWeights(all.filter((w) => !isClassWeight(w)), this.options.base);
+    const classState = await this.classes.read(classEntries);
+    // Everything checked: commit.
+    this.iterations_ = iterations;
     this.states.restore(saved);
-    await this.classes.restore(classEntries);
+    this.classes.restore(classState);
   }
 
   override dispose(): void {
+    this.disposed = true;
     tf.dispose(this.exported);
     this.exported = [];
     this.states.clear();
     this.plan = null;
     this.classes.reset();
     super.dispose();
+  }
+
+  private checkLive(): void {
+    if (this.disposed) {
+      throw new Error('kintsugi: this optimizer was disposed; make a new one (its state is gone, so it cannot step or be restored)');
+    }
   }
 
   /**
@@ -209,7 +246,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /**
    * The step's variables with their states and kernel records: the last step's when it had the
    * same variables in the same order and no state was restored or cleared since, else new
-   * (binding each variable's state as `VariableStates.stateFor` does).
+   * (binding the variables' states as `VariableStates.statesFor` does).
    */
   private planFor(count: number): StepPlan {
     const variables = this.stepVariables;
@@ -220,8 +257,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
       if (same) return last;
     }
     this.plan = null;
-    const states: VariableState[] = [];
-    for (let i = 0; i < count; i++) states.push(this.states.stateFor(variables[i], i));
+    // All or none: a restored entry that does not fit throws here with nothing bound (src/state.ts).
+    const states: VariableState[] = this.states.statesFor(variables.slice(0, count));
     const kvars: KernelVariable[] = states.map((s, i) => ({
       name: variables[i].name,
       theta: EMPTY,
@@ -281,6 +318,20 @@ function checkedVariable(registered: Readonly<Record<string, tf.Variable | undef
     );
   }
   return variable;
+}
+
+/** The saved iteration count: one whole number in [0, 2^53]; throws (changing nothing) otherwise. */
+async function readIterations(entry: NamedTensor): Promise<number> {
+  if (entry.name !== 'iter' || entry.tensor.size !== 1) {
+    throw new RangeError(
+      `kintsugi: setWeights expected the iteration count ('iter', one value) first; got '${entry.name}' with ${entry.tensor.size} values`,
+    );
+  }
+  const value = (await entry.tensor.data())[0] as number;
+  if (!Number.isInteger(value) || value < 0 || value > 2 ** 53) {
+    throw new RangeError(`kintsugi: setWeights: the iteration count must be a whole number in [0, 2^53]; got ${value}`);
+  }
+  return value;
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {

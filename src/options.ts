@@ -115,6 +115,10 @@ function describeRange(r: NumberRule): string {
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  // new Number(0.1) would show as 0.1, making "must be a number; got 0.1" a riddle.
+  if (value instanceof Number || value instanceof String || value instanceof Boolean) {
+    return `a ${value.constructor.name} object (${show(value.valueOf())}), not a primitive ${typeof value.valueOf()}`;
+  }
   try {
     return JSON.stringify(value) ?? typeof value;
   } catch {

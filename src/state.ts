@@ -51,7 +51,7 @@ export class VariableStates {
   private pending: Array<SavedState | null> = [];
   /** Positions in `pending` per saved name, in order (a bound one is skipped: its entry is null). */
   private pendingByName = new Map<string, number[]>();
-  /** Counts `restore` and `clear` calls: a state returned by `stateFor` stays this variable's until it changes. */
+  /** Counts `restore` and `clear` calls: a state returned by `statesFor` stays this variable's until it changes. */
   private changes = 0;
 
   constructor(
@@ -59,39 +59,63 @@ export class VariableStates {
     private readonly base: Base,
   ) {}
 
-  /** The variable's state: existing, restored by setWeights (by name, else by position), or new. */
-  stateFor(variable: tf.Variable, position: number): VariableState {
-    const existing = this.byName.get(variable.name);
-    if (existing) return existing;
-    const P = pathwayCount(this.granularity, variable.size, lastAxis(variable.shape));
-    const momentLength = this.base === 'sgd' ? 0 : variable.size;
-    let at = this.pendingByName.get(variable.name)?.find((i) => this.pending[i] != null) ?? -1;
-    if (at < 0) {
-      const candidate = this.pending[position];
-      if (candidate && candidate.phi.length === P && candidate.m.length === momentLength) at = position;
-    }
-    const restored = at >= 0 ? this.pending[at] : null;
-    if (restored) {
-      this.pending[at] = null;
-      if (restored.phi.length !== P || restored.m.length !== momentLength) {
-        throw new RangeError(
-          `kintsugi: saved state of '${restored.name}' (${restored.phi.length} value weights, ${restored.m.length} moments) ` +
-            `does not fit variable '${variable.name}' of shape [${variable.shape}] (${P} value weights, ${momentLength} moments)`,
-        );
+  /**
+   * The states of one step's variables, all or none: each existing, restored by setWeights (by
+   * name, else by position), or new. Every variable is matched before anything is bound, so a
+   * restored entry that does not fit its variable throws, naming both, with nothing bound and
+   * every restored entry still pending: each later step throws the same error until setWeights
+   * (or dispose) replaces the restore.
+   */
+  statesFor(variables: readonly tf.Variable[]): VariableState[] {
+    const claimed = new Set<number>();
+    const plans: Array<{ variable: tf.Variable; existing?: VariableState; at: number; P: number; momentLength: number }> = [];
+    for (let position = 0; position < variables.length; position++) {
+      const variable = variables[position];
+      const existing = this.byName.get(variable.name);
+      if (existing) {
+        plans.push({ variable, existing, at: -1, P: 0, momentLength: 0 });
+        continue;
       }
+      const P = pathwayCount(this.granularity, variable.size, lastAxis(variable.shape));
+      const momentLength = this.base === 'sgd' ? 0 : variable.size;
+      const vLength = this.base === 'adam' ? variable.size : 0;
+      const open = (i: number) => this.pending[i] != null && !claimed.has(i);
+      let at = this.pendingByName.get(variable.name)?.find(open) ?? -1;
+      if (at < 0 && open(position)) {
+        const candidate = this.pending[position] as SavedState;
+        if (candidate.phi.length === P && candidate.m.length === momentLength && candidate.v.length === vLength) at = position;
+      }
+      if (at >= 0) {
+        const restored = this.pending[at] as SavedState;
+        if (restored.phi.length !== P || restored.m.length !== momentLength || restored.v.length !== vLength) {
+          throw new RangeError(
+            `kintsugi: saved state of '${restored.name}' (${restored.phi.length} value weights, ${restored.m.length}+${restored.v.length} moments) ` +
+              `does not fit variable '${variable.name}' of shape [${variable.shape}] (${P} value weights, ${momentLength}+${vLength} moments); ` +
+              `nothing was restored or changed: call setWeights again with state that fits`,
+          );
+        }
+        claimed.add(at);
+      }
+      plans.push({ variable, at, P, momentLength });
     }
-    const state: VariableState = {
-      phi: restored?.phi ?? new Float32Array(P).fill(1),
-      m: restored?.m ?? new Float32Array(momentLength),
-      v: restored?.v ?? new Float32Array(this.base === 'adam' ? variable.size : 0),
-      skipped: 0,
-      meanAbsDeltaPhi: 0,
-    };
-    this.byName.set(variable.name, state);
-    return state;
+    // Everything matched: bind.
+    return plans.map(({ variable, existing, at, P, momentLength }) => {
+      if (existing) return existing;
+      const restored = at >= 0 ? this.pending[at] : null;
+      if (at >= 0) this.pending[at] = null;
+      const state: VariableState = {
+        phi: restored?.phi ?? new Float32Array(P).fill(1),
+        m: restored?.m ?? new Float32Array(momentLength),
+        v: restored?.v ?? new Float32Array(this.base === 'adam' ? variable.size : 0),
+        skipped: 0,
+        meanAbsDeltaPhi: 0,
+      };
+      this.byName.set(variable.name, state);
+      return state;
+    });
   }
 
-  /** Changes when `restore` or `clear` forgets the bound states (see `stateFor`). */
+  /** Changes when `restore` or `clear` forgets the bound states (see `statesFor`). */
   get generation(): number {
     return this.changes;
   }
@@ -164,6 +188,7 @@ export async function readStateWeights(rest: readonly NamedTensor[], base: Base)
   const saved: SavedState[] = [];
   for (let i = 0; i < count; i++) {
     const phiEntry = rest[i];
+    checkEntry(phiEntry, i + 2);
     const name = stripSuffix(phiEntry.name, 'phi');
     if (name == null) {
       throw new RangeError(`kintsugi: setWeights expected a '<variable>/phi' tensor at position ${i + 1}; got '${phiEntry.name}'`);
@@ -177,6 +202,7 @@ export async function readStateWeights(rest: readonly NamedTensor[], base: Base)
 }
 
 async function readSaved(entry: NamedTensor, name: string, suffix: string): Promise<Float32Array> {
+  checkEntry(entry);
   if (stripSuffix(entry.name, suffix) !== name) {
     throw new RangeError(
       `kintsugi: setWeights expected '${name}/${suffix}' at this position; got '${entry.name}'`,
@@ -185,7 +211,41 @@ async function readSaved(entry: NamedTensor, name: string, suffix: string): Prom
   if (entry.tensor.dtype !== 'float32') {
     throw new TypeError(`kintsugi: setWeights: '${entry.name}' must be float32; got ${entry.tensor.dtype}`);
   }
-  return Float32Array.from(await entry.tensor.data());
+  const values = Float32Array.from(await entry.tensor.data());
+  checkValues(entry.name, values, suffix !== 'm' && suffix !== 'momentum');
+  return values;
+}
+
+/** A `{name, tensor}` pair with a live tf.Tensor; throws a TypeError naming the position otherwise. */
+export function checkEntry(entry: unknown, position?: number): asserts entry is NamedTensor {
+  const where = position == null ? '' : ` at position ${position}`;
+  const e = entry as Partial<NamedTensor> | null;
+  if (e == null || typeof e !== 'object' || typeof e.name !== 'string') {
+    throw new TypeError(`kintsugi: setWeights expected a {name, tensor} entry${where}; got ${describe(entry)}`);
+  }
+  if (!(e.tensor instanceof tf.Tensor)) {
+    throw new TypeError(`kintsugi: setWeights: '${e.name}' has no tf.Tensor`);
+  }
+  if (e.tensor.isDisposed) throw new TypeError(`kintsugi: setWeights: the tensor of '${e.name}' is disposed`);
+}
+
+/** Every value finite, and ≥ 0 when `nonNegative`; throws naming the entry, the index and the value. */
+export function checkValues(name: string, values: Float32Array, nonNegative: boolean): void {
+  for (let i = 0; i < values.length; i++) {
+    const x = values[i];
+    if (!Number.isFinite(x)) {
+      throw new RangeError(`kintsugi: setWeights: '${name}' is not finite at index ${i} (got ${x}); saved state must be finite`);
+    }
+    if (nonNegative && x < 0) {
+      throw new RangeError(`kintsugi: setWeights: '${name}' is negative at index ${i} (got ${x}); it must be ≥ 0`);
+    }
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  return `an object with keys ${Object.keys(value as object).slice(0, 5).join(', ') || '(none)'}`;
 }
 
 /** 'dense/kernel/phi' → 'dense/kernel' (the name without its '/suffix'), or null. */

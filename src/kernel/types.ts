@@ -65,12 +65,17 @@ export interface Kernel {
   step(vars: readonly KernelVariable[], params: KernelParams, out: KernelOutput): void;
 }
 
-/** Thrown under `nonFinite: 'throw'`; nothing of the call has been changed when it is. */
+/**
+ * Thrown under `nonFinite: 'throw'`; nothing of the call has been changed when it is. Also for a
+ * NaN or ±Infinity class loss of the class stream, with `variableName` 'kintsugi/classes' and a
+ * message of its own (the optimizer passes it).
+ */
 export class NonFiniteGradientError extends Error {
-  constructor(readonly variableName: string) {
+  constructor(readonly variableName: string, message?: string) {
     super(
-      `kintsugi: the gradient of variable '${variableName}' contains NaN or Infinity; ` +
-        `no variable was changed (nonFinite: 'throw')`,
+      message ??
+        `kintsugi: the gradient of variable '${variableName}' contains NaN or Infinity; ` +
+          `no variable was changed (nonFinite: 'throw')`,
     );
     this.name = 'NonFiniteGradientError';
   }

@@ -88,11 +88,18 @@ export class KintsugiOptimizer extends tf.Optimizer {
       activeKernel().step(kvars, this.params, out);
       this.storage.commit(plan.variables, out.skipped);
       this.classes.commit(classProposal);
+      this.states.keepBinding();
       kept = true;
       this.stats.record(plan.states, opened, out);
       this.incrementIterations();
     } finally {
-      if (!kept) this.classes.discard(classProposal);
+      if (!kept) {
+        this.classes.discard(classProposal);
+        // States this step bound (new, or restored by setWeights) are unbound again, and the plan
+        // that holds them dropped: a failed step leaves getWeights() and phiStats() as they were.
+        this.states.undoBinding();
+        this.plan = null;
+      }
       this.release();
     }
   }
@@ -150,8 +157,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,
   ): T {
-    // tfjs-layers adds keys of its own (customObjects) when it deserializes; keep only ours.
-    const options = Object.fromEntries(Object.entries(config).filter(([key]) => key in DEFAULT_OPTIONS));
+    // tfjs-layers adds keys of its own (customObjects) when it deserializes; keep only ours (own
+    // keys: `in` would also keep inherited names such as 'constructor' or 'toString').
+    const options = Object.fromEntries(Object.entries(config).filter(([key]) => Object.prototype.hasOwnProperty.call(DEFAULT_OPTIONS, key)));
     // getConfig writes phiMax Infinity as 'Infinity'; configs saved before that hold null (JSON's Infinity).
     if (options.phiMax === 'Infinity' || (options.phiMax === null && 'phiMax' in options)) options.phiMax = Infinity;
     return new cls(options);

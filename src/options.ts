@@ -5,6 +5,7 @@
  * Every option is checked once, at construction; a bad one throws an error that names the
  * option, the value given and what is allowed, so a typo never trains silently with a default.
  */
+import { clip, quoted } from './clip';
 import { readEnv, readKernelEnv } from './env';
 import { BASE, GRANULARITY, KernelParams } from './kernel/types';
 
@@ -113,14 +114,17 @@ function describeRange(r: NumberRule): string {
 }
 
 export function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
+  // Clipped (src/clip.ts), so a 5 MB string or array never turns into a 5 MB message.
+  if (typeof value === 'string') return quoted(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   // new Number(0.1) would show as 0.1, making "must be a number; got 0.1" a riddle.
   if (value instanceof Number || value instanceof String || value instanceof Boolean) {
     return `a ${value.constructor.name} object (${show(value.valueOf())}), not a primitive ${typeof value.valueOf()}`;
   }
   try {
-    return JSON.stringify(value) ?? typeof value;
+    const json = JSON.stringify(value);
+    if (json === undefined) return typeof value;
+    return json.length > 40 ? `${json.slice(0, 40)}…` : json;
   } catch {
     return typeof value;
   }
@@ -161,7 +165,7 @@ export function mergeKnown<T extends object>(where: string, defaults: Readonly<T
   const known = Object.keys(defaults);
   const merged: Record<string, unknown> = { ...defaults };
   for (const [key, value] of Object.entries(options ?? {})) {
-    if (!known.includes(key)) throw new RangeError(`${where}: unknown ${what} '${key}'; the options are ${known.join(', ')}`);
+    if (!known.includes(key)) throw new RangeError(`${where}: unknown ${what} '${clip(key)}'; the options are ${known.join(', ')}`);
     if (value !== undefined) merged[key] = value;
   }
   return merged as T;

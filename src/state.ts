@@ -53,6 +53,8 @@ export class VariableStates {
   private pendingByName = new Map<string, number[]>();
   /** Counts `restore` and `clear` calls: a state returned by `statesFor` stays this variable's until it changes. */
   private changes = 0;
+  /** What the last `statesFor` bound (new names, restored entries taken), until `keepBinding` or `undoBinding`. */
+  private lastBinding: { names: string[]; taken: Array<[number, SavedState]> } | null = null;
 
   constructor(
     private readonly granularity: GranularityCode,
@@ -99,10 +101,16 @@ export class VariableStates {
       plans.push({ variable, at, P, momentLength });
     }
     // Everything matched: bind.
+    const binding: { names: string[]; taken: Array<[number, SavedState]> } = { names: [], taken: [] };
+    this.lastBinding = binding;
     return plans.map(({ variable, existing, at, P, momentLength }) => {
       if (existing) return existing;
       const restored = at >= 0 ? this.pending[at] : null;
-      if (at >= 0) this.pending[at] = null;
+      if (at >= 0) {
+        binding.taken.push([at, restored as SavedState]);
+        this.pending[at] = null;
+      }
+      binding.names.push(variable.name);
       const state: VariableState = {
         phi: restored?.phi ?? new Float32Array(P).fill(1),
         m: restored?.m ?? new Float32Array(momentLength),
@@ -113,6 +121,25 @@ export class VariableStates {
       this.byName.set(variable.name, state);
       return state;
     });
+  }
+
+  /** The step that called `statesFor` committed: its binding stays. */
+  keepBinding(): void {
+    this.lastBinding = null;
+  }
+
+  /**
+   * The step that called `statesFor` failed (a non-finite gradient under 'throw', say): the states
+   * it bound are unbound and the restored entries it took are pending again, so getWeights() and
+   * phiStats() are as before the step (docs/errors.md, "State unchanged"). Bound last, so deleting
+   * them keeps the order of the others.
+   */
+  undoBinding(): void {
+    const binding = this.lastBinding;
+    this.lastBinding = null;
+    if (binding == null) return;
+    for (const name of binding.names) this.byName.delete(name);
+    for (const [at, entry] of binding.taken) this.pending[at] = entry;
   }
 
   /** Changes when `restore` or `clear` forgets the bound states (see `statesFor`). */
@@ -147,6 +174,7 @@ export class VariableStates {
   /** Forgets every state; `saved` binds at the next steps. */
   restore(saved: SavedState[]): void {
     this.changes++;
+    this.lastBinding = null;
     this.byName.clear();
     this.pending = saved;
     this.pendingByName = new Map();
@@ -159,6 +187,7 @@ export class VariableStates {
 
   clear(): void {
     this.changes++;
+    this.lastBinding = null;
     this.byName.clear();
     this.pending = [];
     this.pendingByName.clear();

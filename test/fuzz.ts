@@ -28,7 +28,10 @@ export function fuzzParameters<T>(runs: number): fc.Parameters<T> {
     reporter: (details) => {
       if (!details.failed) return;
       const replay = `replay: KINTSUGI_FUZZ_SEED=${details.seed} KINTSUGI_FUZZ_PATH=${JSON.stringify(details.counterexamplePath ?? '')} npx vitest run <this file>`;
-      throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}\n${replay}`);
+      // defaultReportMessage leaves out the failing assertion (includeErrorInReport is off): add it.
+      const error = details.errorInstance;
+      const got = error instanceof Error ? error.message : String(error);
+      throw new Error(`${fc.defaultReportMessage(details) ?? 'property failed'}\nGot error: ${got.slice(0, 4000)}\n${replay}`, { cause: error });
     },
   };
 }

@@ -13,6 +13,7 @@
 #include "kintsugi/kernel.h"
 #include "kintsugi/runtime.h"
 #include "kintsugi/triad.h"
+#include "validate.h"
 
 #ifndef KINTSUGI_ADDON_VERSION
 #define KINTSUGI_ADDON_VERSION "unknown"
@@ -20,6 +21,7 @@
 
 namespace {
 
+using kintsugi::Param;
 using kintsugi::Variable;
 
 const std::string kPrefix = "kintsugi native: ";
@@ -27,10 +29,13 @@ const std::string kPrefix = "kintsugi native: ";
 [[noreturn]] void typeError(Napi::Env env, const std::string& msg) { throw Napi::TypeError::New(env, kPrefix + msg); }
 [[noreturn]] void rangeError(Napi::Env env, const std::string& msg) { throw Napi::RangeError::New(env, kPrefix + msg); }
 
-struct Span {
-  float* data;
-  size_t length;
-};
+using Span = kintsugi::FloatSpan;
+
+// A failed check of phase 2 (native/src/validate.h), thrown as the JS error it names.
+void throwIf(Napi::Env env, const kintsugi::Check& c, const std::string& prefix = "") {
+  if (c.kind == kintsugi::Check::Type) typeError(env, prefix + c.message);
+  if (c.kind == kintsugi::Check::Range) rangeError(env, prefix + c.message);
+}
 
 // Whether `value` is a typed array backed by a detached ArrayBuffer (which reads as length 0).
 bool isDetached(napi_env env, napi_value value) {
@@ -60,52 +65,14 @@ Span floatArray(Napi::Env env, napi_value value, const Who& who) {
   return s;
 }
 
-// The range of a number, written as NUMBER_RULES in src/options.ts writes it.
-struct Rule {
-  double min, max;
-  bool minOpen = false, maxOpen = false, allowInfinity = false;
-};
-
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
-// The hyperparameters' ranges: NUMBER_RULES of src/options.ts, rule for rule, so the binding accepts
-// exactly the values resolveOptions accepts (test/option-ranges.test.ts derives boundary values
-// from NUMBER_RULES and checks both). `step` has no option; it is the optimizer's count.
-constexpr Rule kLearningRate{0, kInf, true};
-constexpr Rule kGildingRate{0, kInf};
-constexpr Rule kAnnealing{0, kInf};
-constexpr Rule kPhiMin{0, 1};
-constexpr Rule kPhiMax{1, kInf, false, false, true};
-constexpr Rule kMomentum{0, 1, false, true};
-constexpr Rule kBeta1{0, 1, false, true};
-constexpr Rule kBeta2{0, 1, false, true};
-constexpr Rule kEpsilon{0, kInf, true};
-constexpr Rule kWeightDecay{0, kInf};
-constexpr Rule kStep{1, 9007199254740991.0};  // an integer, checked below: 1 .. Number.MAX_SAFE_INTEGER
-constexpr Rule kCode{0, 2};                   // granularity and base: 0, 1 or 2
-
-std::string jsNumber(double x) {
-  if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
-}
-
-// "a finite number in (0, Infinity)", as describeRange in src/options.ts.
-std::string describe(const Rule& r) {
-  const std::string hi = std::isinf(r.max) ? std::string("Infinity") + (r.allowInfinity ? "]" : ")")
-                                           : jsNumber(r.max) + (r.maxOpen ? ")" : "]");
-  return std::string("a ") + (r.allowInfinity ? "" : "finite ") + "number in " + (r.minOpen ? "(" : "[") +
-         jsNumber(r.min) + ", " + hi;
-}
-
-double number(Napi::Env env, const Napi::Object& params, const char* key, const Rule& r) {
-  const Napi::Value value = params.Get(key);
-  if (!value.IsNumber()) typeError(env, std::string("params.") + key + " must be a number");
+// params[key], a number in its range (kintsugi::checkParam: NUMBER_RULES of src/options.ts, the
+// codes, the step), checked as soon as it is read, so no later getter runs after a bad value.
+double number(Napi::Env env, const Napi::Object& params, Param key) {
+  const char* name = kintsugi::paramName(key);
+  const Napi::Value value = params.Get(name);
+  if (!value.IsNumber()) typeError(env, std::string("params.") + name + " must be a number");
   const double x = value.As<Napi::Number>().DoubleValue();
-  const bool ok = !std::isnan(x) && (std::isfinite(x) || (r.allowInfinity && x == kInf)) &&
-                  (r.minOpen ? x > r.min : x >= r.min) && (r.maxOpen ? x < r.max : x <= r.max);
-  if (!ok) rangeError(env, std::string("params.") + key + " must be " + describe(r) + "; got " + jsNumber(x));
+  throwIf(env, kintsugi::checkParam(key, x));
   return x;
 }
 
@@ -115,33 +82,29 @@ bool boolean(Napi::Env env, const Napi::Object& params, const char* key) {
   return value.As<Napi::Boolean>().Value();
 }
 
-int code(Napi::Env env, const Napi::Object& params, const char* key) {
-  const double x = number(env, params, key, kCode);
-  if (x != std::floor(x)) rangeError(env, std::string("params.") + key + " must be 0, 1 or 2; got " + jsNumber(x));
-  return int(x);
-}
-
 kintsugi::Params readParams(Napi::Env env, const Napi::Value& value) {
   if (!value.IsObject()) typeError(env, "params must be an object");
   const Napi::Object o = value.As<Napi::Object>();
+  kintsugi::RawParams raw;
+  raw.granularity = number(env, o, Param::Granularity);
+  raw.base = number(env, o, Param::Base);
+  raw.learningRate = number(env, o, Param::LearningRate);
+  raw.gildingRate = number(env, o, Param::GildingRate);
+  raw.annealing = number(env, o, Param::Annealing);
+  raw.relativeCrack = boolean(env, o, "relativeCrack");
+  raw.normalizeMean = boolean(env, o, "normalizeMean");
+  raw.phiMin = number(env, o, Param::PhiMin);
+  raw.phiMax = number(env, o, Param::PhiMax);
+  raw.momentum = number(env, o, Param::Momentum);
+  raw.beta1 = number(env, o, Param::Beta1);
+  raw.beta2 = number(env, o, Param::Beta2);
+  raw.epsilon = number(env, o, Param::Epsilon);
+  raw.weightDecay = number(env, o, Param::WeightDecay);
+  raw.throwOnNonFinite = boolean(env, o, "throwOnNonFinite");
+  raw.step = number(env, o, Param::Step);
+  // Every number was checked as it was read; this converts (and checks all again, at no cost).
   kintsugi::Params p;
-  p.granularity = kintsugi::Granularity(code(env, o, "granularity"));
-  p.base = kintsugi::Base(code(env, o, "base"));
-  p.learningRate = number(env, o, "learningRate", kLearningRate);
-  p.gildingRate = number(env, o, "gildingRate", kGildingRate);
-  p.annealing = number(env, o, "annealing", kAnnealing);
-  p.relativeCrack = boolean(env, o, "relativeCrack");
-  p.normalizeMean = boolean(env, o, "normalizeMean");
-  p.phiMin = number(env, o, "phiMin", kPhiMin);
-  p.phiMax = number(env, o, "phiMax", kPhiMax);  // so phiMin <= 1 <= phiMax
-  p.momentum = number(env, o, "momentum", kMomentum);
-  p.beta1 = number(env, o, "beta1", kBeta1);
-  p.beta2 = number(env, o, "beta2", kBeta2);
-  p.epsilon = number(env, o, "epsilon", kEpsilon);
-  p.weightDecay = number(env, o, "weightDecay", kWeightDecay);
-  p.throwOnNonFinite = boolean(env, o, "throwOnNonFinite");
-  p.step = number(env, o, "step", kStep);
-  if (p.step != std::floor(p.step)) rangeError(env, "params.step must be an integer >= 1; got " + jsNumber(p.step));
+  throwIf(env, kintsugi::validateParams(raw, &p));
   return p;
 }
 
@@ -190,76 +153,25 @@ void readVariables(Napi::Env env, napi_value array, size_t count, std::vector<na
 template <class Who>
 Variable checkVariable(Napi::Env env, const napi_value* fields, const Who& who, const kintsugi::Params& p) {
   const auto field = [&](size_t k) { return floatArray(env, fields[k], [&] { return who() + "." + kFieldNames[k]; }); };
-  const Span theta = field(0), grad = field(1), phi = field(2), m = field(3), v = field(4);
-  const size_t n = theta.length, P = phi.length;
-  if (grad.length != n) rangeError(env, who() + ": grad has " + std::to_string(grad.length) + " elements, theta " + std::to_string(n));
-  if (p.granularity == kintsugi::Granularity::Weight && P != n)
-    rangeError(env, who() + ": granularity weight needs phi.length == theta.length (" + std::to_string(n) + "); got " + std::to_string(P));
-  if (p.granularity == kintsugi::Granularity::Layer && P != 1)
-    rangeError(env, who() + ": granularity layer needs phi.length == 1; got " + std::to_string(P));
-  if (p.granularity == kintsugi::Granularity::Unit && (P == 0 ? n != 0 : n % P != 0))
-    rangeError(env, who() + ": granularity unit needs theta.length (" + std::to_string(n) + ") to be a multiple of phi.length (" + std::to_string(P) + ")");
-  const bool needM = p.base != kintsugi::Base::Sgd, needV = p.base == kintsugi::Base::Adam;
-  auto moment = [&](const Span& s, bool needed, const char* key) {
-    if (s.length == n || (s.length == 0 && !needed)) return;
-    rangeError(env, who() + ": " + key + " must have " + std::to_string(n) + (needed ? "" : " or 0") +
-                        " elements for this base; got " + std::to_string(s.length));
-  };
-  moment(m, needM, "m");
-  moment(v, needV, "v");
-  return {theta.data, grad.data, phi.data, m.length ? m.data : nullptr, v.length ? v.data : nullptr, n, P};
-}
-
-// Overlapping buffers would make the result depend on the order of writes (and on threads):
-// no written range may overlap any other range.
-void checkNoOverlap(Napi::Env env, const std::vector<Variable>& vars) {
-  struct R {
-    uintptr_t begin, end;
-    bool written;
-    size_t var;
-  };
-  std::vector<R> rs;
-  rs.reserve(vars.size() * kFields);
-  for (size_t i = 0; i < vars.size(); i++) {
-    const Variable& v = vars[i];
-    auto add = [&](const float* p, size_t len, bool written) {
-      if (p != nullptr && len > 0) rs.push_back({uintptr_t(p), uintptr_t(p + len), written, i});
-    };
-    add(v.theta, v.n, true);
-    add(v.grad, v.n, false);
-    add(v.phi, v.P, true);
-    add(v.m, v.m ? v.n : 0, true);
-    add(v.v, v.v ? v.n : 0, true);
-  }
-  std::sort(rs.begin(), rs.end(), [](const R& a, const R& b) { return a.begin < b.begin; });
-  uintptr_t endAny = 0, endWritten = 0;
-  size_t varAny = 0, varWritten = 0;
-  for (const R& r : rs) {
-    if (r.begin < endWritten || (r.written && r.begin < endAny)) {
-      const size_t other = r.begin < endWritten ? varWritten : varAny;
-      rangeError(env, "the arrays of vars[" + std::to_string(std::min(other, r.var)) + "] and vars[" +
-                          std::to_string(std::max(other, r.var)) + "] overlap in memory, and one of them is written");
-    }
-    if (r.end > endAny) endAny = r.end, varAny = r.var;
-    if (r.written && r.end > endWritten) endWritten = r.end, varWritten = r.var;
-  }
+  const Span arrays[kFields] = {field(0), field(1), field(2), field(3), field(4)};
+  Variable var;
+  const kintsugi::Check c = kintsugi::validateVariable(arrays, p, &var);
+  if (!c.ok()) throwIf(env, c, who() + ": ");
+  return var;
 }
 
 // The rest of phase 2, once every variable is checked: no overlap, the output arrays, the step.
 Napi::Value finishStep(Napi::Env env, const std::vector<Variable>& vars, const kintsugi::Params& params,
                        const Napi::Value& skippedValue, const Napi::Value& movedValue) {
   const size_t count = vars.size();
-  checkNoOverlap(env, vars);
+  throwIf(env, kintsugi::validateNoOverlap(vars.data(), count));
   if (!skippedValue.IsTypedArray() || skippedValue.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     typeError(env, "skipped must be a Uint8Array");
   if (!movedValue.IsTypedArray() || movedValue.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
     typeError(env, "meanAbsDeltaPhi must be a Float64Array");
   Napi::Uint8Array skipped = skippedValue.As<Napi::Uint8Array>();
   Napi::Float64Array moved = movedValue.As<Napi::Float64Array>();
-  if (skipped.ElementLength() < count || moved.ElementLength() < count)
-    rangeError(env, "skipped and meanAbsDeltaPhi need at least vars.length (" + std::to_string(count) + ") elements");
-  if (reinterpret_cast<uintptr_t>(moved.Data()) % alignof(double) != 0 && count > 0)
-    rangeError(env, "meanAbsDeltaPhi is not 8-byte aligned");
+  throwIf(env, kintsugi::validateOutputs(count, skipped.ElementLength(), moved.Data(), moved.ElementLength()));
 
   const long bad = kintsugi::step(vars.data(), count, params, skipped.Data(), moved.Data());
   return Napi::Number::New(env, double(bad));

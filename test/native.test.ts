@@ -5,13 +5,10 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import { describe, expect, it } from 'vitest';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
-import { referenceKernel } from '../src/kernel/reference';
 import { BASE, GRANULARITY, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
 import { kernelParamsOf, resolveOptions } from '../src/options';
-import { cloneVars, expectNear as expectNearFor, makeVars, newGrads, out } from './kernel-fixtures';
+import { cloneVars, compareWithReference, makeVars, newGrads, out } from './kernel-fixtures';
 
-const expectNear = (what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, terms?: ArrayLike<number>, rtol = 1e-5) =>
-  expectNearFor('native', what, actual, expected, terms, rtol);
 
 const loaded = loadNativeKernel();
 const addon = loadNativeAddon();
@@ -40,37 +37,8 @@ const SHAPES: [number, number][] = [
 ];
 
 
-/** Runs both kernels for `steps` steps on copies of the same variables and compares each step. */
 function compare(p: KernelParams, shapes: [number, number][], steps = 3, mutate?: (vars: KernelVariable[], t: number) => void): void {
-  const a = makeVars(p, shapes, 7);
-  const b = cloneVars(a);
-  // The first moment m = β m + c g can cancel far below its terms, and float32 rounds the terms.
-  // mTerms follows the size the terms had, β T + c |g| from T = |m₀|, over all steps so far.
-  const [beta, c] = p.base === BASE.momentum ? [p.momentum, 1] : [p.beta1, 1 - p.beta1];
-  const mTerms = b.map((v) => Float64Array.from(v.m, Math.abs));
-  for (let t = 1; t <= steps; t++) {
-    newGrads(a, t);
-    mutate?.(a, t);
-    b.forEach((v, k) => v.grad.set(a[k].grad));
-    b.forEach((v, k) =>
-      v.grad.forEach((g, i) => {
-        if (Number.isFinite(g) && mTerms[k].length) mTerms[k][i] = beta * mTerms[k][i] + c * Math.abs(g);
-      }),
-    );
-    const oa = out(a.length);
-    const ob = out(b.length);
-    native!.kernel.step(a, { ...p, step: t }, oa);
-    referenceKernel.step(b, { ...p, step: t }, ob);
-    expect(Array.from(oa.skipped)).toEqual(Array.from(ob.skipped));
-    for (let k = 0; k < a.length; k++) {
-      const at = `step ${t} ${a[k].name}`;
-      expectNear(`${at} theta`, a[k].theta, b[k].theta);
-      expectNear(`${at} phi`, a[k].phi, b[k].phi);
-      expectNear(`${at} m`, a[k].m, b[k].m, mTerms[k]);
-      expectNear(`${at} v`, a[k].v, b[k].v);
-      expect(Math.abs(oa.meanAbsDeltaPhi[k] - ob.meanAbsDeltaPhi[k])).toBeLessThanOrEqual(1e-6 + 1e-3 * ob.meanAbsDeltaPhi[k]);
-    }
-  }
+  compareWithReference('native', native!.kernel, p, shapes, steps, mutate);
 }
 
 const GRANULARITIES = Object.entries(GRANULARITY);

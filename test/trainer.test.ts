@@ -119,6 +119,12 @@ function expectBitwise(a: ArrayLike<number>[], b: ArrayLike<number>[], what: str
   });
 }
 
+/** The trainer's snapshot holds bitwise the model and optimizer weights of the in-process run. */
+function expectSameTraining(snap: { weights: SnapshotTensor[]; optimizer?: SnapshotTensor[] }, ref: Awaited<ReturnType<typeof trainInProcess>>): void {
+  expectBitwise(values(snap.weights), ref.weights, 'model weights');
+  expectBitwise(values(snap.optimizer), ref.opt.map((w) => w.values), 'optimizer weights');
+}
+
 const values = (ts: SnapshotTensor[] | undefined) => (ts ?? []).map((t) => t.values);
 /** 'dense_Dense4/kernel_2/phi' → '/kernel/phi': layer and variable numbering differ between threads. */
 const suffix = (name: string) => name.replace(/^[^/]*/, '').replace(/_\d+(?=\/|$)/g, '');
@@ -155,8 +161,7 @@ describe('createTrainer', () => {
       const ref = await trainInProcess(await tf.models.modelFromJSON({ modelTopology: topo } as unknown as tf.io.ModelJSON), data);
       const snap = await trainer.snapshot({ optimizer: true });
       expect(snap.step).toBe(25);
-      expectBitwise(values(snap.weights), ref.weights, 'model weights');
-      expectBitwise(values(snap.optimizer), ref.opt.map((w) => w.values), 'optimizer weights');
+      expectSameTraining(snap, ref);
       expect(snap.optimizer?.map((t) => suffix(t.name))).toEqual(ref.opt.map((w) => suffix(w.name)));
       expect(snap.classPhi).toEqual(Array.from(ref.optimizer.classValueWeights() ?? []));
 
@@ -185,8 +190,7 @@ describe('createTrainer', () => {
       const ref = await trainInProcess(factory(tf, modelArgs()), data, { learningRate: 0.005, base: 'momentum' }, 'binaryCrossentropy');
       const snap = await trainer.snapshot({ optimizer: true });
       expect(snap.classPhi).toBeNull();
-      expectBitwise(values(snap.weights), ref.weights, 'model weights');
-      expectBitwise(values(snap.optimizer), ref.opt.map((w) => w.values), 'optimizer weights');
+      expectSameTraining(snap, ref);
       ref.model.dispose();
       ref.optimizer.dispose();
     } finally {
@@ -341,8 +345,7 @@ describe('createTrainer', () => {
       // The failed step changed nothing: the result is training on batches 0 and 2 only.
       const ref = await trainInProcess(await tf.models.modelFromJSON({ modelTopology: topology() } as unknown as tf.io.ModelJSON), [data[0], data[2]], options);
       const snap = await trainer.snapshot({ optimizer: true });
-      expectBitwise(values(snap.weights), ref.weights, 'model weights');
-      expectBitwise(values(snap.optimizer), ref.opt.map((w) => w.values), 'optimizer weights');
+      expectSameTraining(snap, ref);
       ref.model.dispose();
       ref.optimizer.dispose();
     } finally {

@@ -57,6 +57,38 @@ function timeIt(step) {
   return { medianMs: times[times.length >> 1], minMs: times[0], maxMs: times[times.length - 1], reps: times.length };
 }
 
+/**
+ * Two steps timed in alternation (a, b, a, b, …) for the same time budget: whatever else the
+ * machine does hits both alike, so the ratio of their medians is steadier than the ratio of two
+ * rows measured one after the other.
+ */
+function timePair(stepA, stepB) {
+  for (let i = 0; i < 2; i++) stepA(), stepB();
+  const a = [];
+  const b = [];
+  const start = performance.now();
+  while (a.length < 2 * MAX_REPS && (a.length < MIN_REPS || performance.now() - start < 2 * MIN_TIME_MS)) {
+    let t0 = performance.now();
+    stepA();
+    a.push(performance.now() - t0);
+    t0 = performance.now();
+    stepB();
+    b.push(performance.now() - t0);
+  }
+  const median = (x) => x.sort((p, q) => p - q)[x.length >> 1];
+  const ma = median(a);
+  const mb = median(b);
+  return { aMs: ma, bMs: mb, ratio: ma / mb, reps: a.length };
+}
+
+/** The many-small-variables model and the one variable of the same total, as [name, shapes] pairs. */
+function smallVsOne() {
+  const all = models();
+  const one = all[all.length - 1];
+  const small = all[all.length - 2];
+  return { small, one };
+}
+
 function randomFill(a, seed) {
   let s = seed >>> 0;
   for (let i = 0; i < a.length; i++) {
@@ -129,7 +161,20 @@ async function worker(backend, family) {
     }
     tf.dispose([...vars, ...grads]);
   }
-  if (family === 'kintsugi') results.push(...memoryGrowth(tf, k, backend));
+  if (family === 'kintsugi') {
+    const { small, one } = smallVsOne();
+    const step = (m) => {
+      const vars = m.shapes.map((shape, i) => tf.variable(tf.tensor(randomFill(new Float32Array(shape.reduce((a, b) => a * b, 1)), i + 1), shape), true, `pair ${m.name}/${i}`));
+      const named = m.shapes.map((shape, i) => ({ name: vars[i].name, tensor: tf.tensor(randomFill(new Float32Array(shape.reduce((a, b) => a * b, 1)), 1000 + i), shape) }));
+      const opt = k.kintsugi(HYPER);
+      return { run: () => opt.applyGradients(named), tensors: [...vars, ...named.map((n) => n.tensor)] };
+    };
+    const a = step(small);
+    const b = step(one);
+    results.push({ pair: `applyGradients ${backend} ${k.kernelInfo().kernel}`, small: small.name, one: one.name, ...timePair(a.run, b.run) });
+    tf.dispose([...a.tensors, ...b.tensors]);
+    results.push(...memoryGrowth(tf, k, backend));
+  }
   process.stdout.write(JSON.stringify(results));
 }
 
@@ -195,6 +240,18 @@ function direct() {
       results.push({ contender: name, model: m.name, size: m.size, variables: vars.length, ...timing });
     }
   }
+  const { small, one } = smallVsOne();
+  const kernelVars = (m) =>
+    m.shapes.map((shape, i) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      return { name: `v${i}`, theta: randomFill(new Float32Array(n), i + 1), grad: randomFill(new Float32Array(n), 1000 + i), phi: new Float32Array(shape[shape.length - 1]).fill(1), m: new Float32Array(n), v: new Float32Array(n) };
+    });
+  for (const [name, kernel] of kernels) {
+    const [a, b] = [kernelVars(small), kernelVars(one)];
+    const outs = [a, b].map((vars) => ({ skipped: new Uint8Array(vars.length), meanAbsDeltaPhi: new Float64Array(vars.length) }));
+    const run = (vars, out) => () => { params.step++; kernel.step(vars, params, out); };
+    results.push({ pair: name, small: small.name, one: one.name, ...timePair(run(a, outs[0]), run(b, outs[1])) });
+  }
   const addon = loadNativeAddon();
   let triad = null;
   if (!('error' in addon) && typeof addon.triad === 'function') {
@@ -231,14 +288,16 @@ async function main() {
   const started = Date.now();
   console.log(`throughput benchmark${QUICK ? ' (quick)' : ''} on ${cpuModel()}`);
   const d = direct();
-  const rows = [...d.results];
+  const rows = d.results.filter((x) => !x.pair);
+  const pairs = d.results.filter((x) => x.pair);
   const memory = [...d.memory];
   const nativeOk = !('error' in d.native);
   const wasmOk = d.results.some((x) => x.contender === 'wasm-simd kernel');
   for (const backend of ['cpu', 'wasm']) {
     for (const kernel of [...(nativeOk ? ['native'] : []), ...(wasmOk ? ['wasm'] : []), 'js']) {
       const r = runWorker(backend, 'kintsugi', kernel);
-      rows.push(...r.filter((x) => !x.memory));
+      rows.push(...r.filter((x) => !x.memory && !x.pair));
+      pairs.push(...r.filter((x) => x.pair));
       memory.push(...r.filter((x) => x.memory));
       console.log(`  done: applyGradients ${backend} ${kernel}`);
     }
@@ -258,6 +317,7 @@ async function main() {
     triad: d.triad,
     bytesPerElement: BYTES_PER_ELEMENT,
     rows,
+    pairs,
     memory,
   };
   const dir = path.join(__dirname, 'results', QUICK ? 'tmp' : '');
@@ -303,12 +363,24 @@ function markdown(r) {
   lines.push('');
   lines.push(...kernelRatios(r.rows));
   lines.push('');
+  lines.push(...pairRatios(r.pairs ?? []));
+  lines.push('');
   lines.push('| contender | JS heap growth over 1,000 steps | RSS growth | tensor growth |');
   lines.push('| --- | --- | --- | --- |');
   for (const m of r.memory) {
     lines.push(`| ${m.contender} | ${m.memory.heapGrowthBytes} B | ${m.memory.rssGrowthBytes ?? 'n/a'} B | ${m.memory.tensorGrowth ?? 'n/a'} |`);
   }
   return lines.join('\n') + '\n';
+}
+
+/** Many small variables against one of the same total, timed in alternation (target: within 1.25×). */
+function pairRatios(pairs) {
+  if (pairs.length === 0) return [];
+  const lines = [`Per-variable overhead: ${pairs[0].small} against ${pairs[0].one}, the two steps timed in alternation in one process (target ≤ 1.25×):`, ''];
+  lines.push('| contender | small ms | one ms | ratio |');
+  lines.push('| --- | ---: | ---: | ---: |');
+  for (const p of pairs) lines.push(`| ${p.pair} | ${p.aMs.toFixed(3)} | ${p.bMs.toFixed(3)} | ${p.ratio.toFixed(2)}× ${p.ratio <= 1.25 ? '' : '(over)'} |`);
+  return lines;
 }
 
 /** Speed-ups between the fallbacks, from the direct kernel calls of the same run. */

@@ -100,7 +100,25 @@ export class VariableStates {
       }
       plans.push({ variable, at, P, momentLength });
     }
-    // Everything matched: bind.
+    // Everything matched: bind. The states bound in one step share one buffer per role (ϕ, m, v),
+    // cut into consecutive views: the kernel then streams each role through one block of memory
+    // instead of hundreds of separate allocations, which for 200 variables of a few thousand
+    // elements measured 10% faster (bench/throughput's per-variable table).
+    const fresh = plans.filter((p) => !p.existing);
+    const vLengthOf = (variable: tf.Variable): number => (this.base === 'adam' ? variable.size : 0);
+    const arenas = {
+      phi: new Float32Array(fresh.reduce((a, p) => a + p.P, 0)),
+      m: new Float32Array(fresh.reduce((a, p) => a + p.momentLength, 0)),
+      v: new Float32Array(fresh.reduce((a, p) => a + vLengthOf(p.variable), 0)),
+    };
+    const offsets = { phi: 0, m: 0, v: 0 };
+    const take = (role: 'phi' | 'm' | 'v', length: number, from: Float32Array | undefined, fill: number): Float32Array => {
+      const view = arenas[role].subarray(offsets[role], offsets[role] + length);
+      offsets[role] += length;
+      if (from) view.set(from);
+      else if (fill !== 0) view.fill(fill);
+      return view;
+    };
     const binding: { names: string[]; taken: Array<[number, SavedState]> } = { names: [], taken: [] };
     this.lastBinding = binding;
     return plans.map(({ variable, existing, at, P, momentLength }) => {
@@ -112,9 +130,9 @@ export class VariableStates {
       }
       binding.names.push(variable.name);
       const state: VariableState = {
-        phi: restored?.phi ?? new Float32Array(P).fill(1),
-        m: restored?.m ?? new Float32Array(momentLength),
-        v: restored?.v ?? new Float32Array(this.base === 'adam' ? variable.size : 0),
+        phi: take('phi', P, restored?.phi, 1),
+        m: take('m', momentLength, restored?.m, 0),
+        v: take('v', vLengthOf(variable), restored?.v, 0),
         skipped: 0,
         meanAbsDeltaPhi: 0,
       };

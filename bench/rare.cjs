@@ -6,10 +6,15 @@
 //   npm run bench:rare                                   # built-in: synthetic fraud + breast cancer
 //   npm run bench:rare -- --data my.csv --label is_fraud [--positive M] [--drop id,time]
 //                         [--seeds 10] [--epochs 20] [--methods adam,'kintsugi unit'] [--out DIR]
-//                         [--quick]    (2 seeds, 3 epochs, into bench/results/tmp/rare)
+//                         [--quick]    (2 seeds, 3 epochs)
 //                         [--gilding 0.003,0.03,0.3]   (adds Kintsugi variants at each gilding rate β)
-//                         [--study]    (the method variants tried for docs/rare-events.md, into bench/results/rare-study)
+//                         [--study]    (the method variants tried for docs/rare-events.md)
 //                         [--only synthetic|cancer]    (one of the built-in data sets)
+//   npm run bench:rare -- --redraw DIR                 # draws DIR's charts again from DIR/results.json
+//
+// Without --out, results go to bench/results/tmp/rare (--study: bench/results/tmp/rare-study),
+// which git ignores. The results shipped in the repo change only when named:
+// --out bench/results/rare (or bench/results/rare-study, bench/results/rare-gilding/…).
 const fs = require('node:fs');
 const path = require('node:path');
 const tf = require('@tensorflow/tfjs');
@@ -33,7 +38,7 @@ const TEST_FRACTION = 0.3;
 const MIN_PER_CLASS = 5;
 
 function parseArgs(argv) {
-  const args = { seeds: 10, epochs: 20, out: path.join(__dirname, 'results', 'rare'), quick: false, drop: [] };
+  const args = { seeds: 10, epochs: 20, out: null, quick: false, drop: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -49,6 +54,7 @@ function parseArgs(argv) {
     else if (a === '--methods') args.methods = next().split(',').filter(Boolean);
     else if (a === '--gilding') args.gilding = next().split(',').map((g) => positiveNumber(a, g));
     else if (a === '--out') args.out = next();
+    else if (a === '--redraw') args.redraw = next();
     else if (a === '--quick') args.quick = true;
     else if (a === '--study') args.study = true;
     else if (a === '--only') args.only = next();
@@ -56,8 +62,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${a} (see --help)`);
   }
   if (args.data && !args.label) throw new Error('--data needs --label NAME (the 0/1 label column)');
-  // Only a full default run replaces the committed results; quick and study runs go elsewhere.
-  if (!argv.includes('--out') && (args.quick || args.study)) args.out = path.join(__dirname, 'results', args.quick ? 'tmp/rare' : 'rare-study');
+  // A run never replaces the committed results unless told to: by default it writes where git ignores.
+  args.out ??= path.join(__dirname, 'results', 'tmp', args.study ? 'rare-study' : 'rare');
   if (args.quick) Object.assign(args, { seeds: Math.min(args.seeds, 2), epochs: Math.min(args.epochs, 3) });
   return args;
 }
@@ -315,6 +321,53 @@ function slug(s) {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
 }
 
+/** The precision-recall chart of one data set (seed 1's curve per method). */
+function prChart(dataset, curves, prevalence) {
+  return k.lineChart({
+    title: `Precision-recall, ${dataset} (seed 1)`,
+    xLabel: 'recall',
+    yLabel: 'precision',
+    series: curves,
+    hLines: [{ y: prevalence, label: 'random' }],
+    xRange: [0, 1],
+    yRange: [0, 1],
+    width: 720,
+  });
+}
+
+/** Test AP after each epoch, mean over seeds, one line per method. */
+function apByEpochChart(dataset, rows, seeds, prevalence) {
+  return k.lineChart({
+    title: `Test AP after each epoch, ${dataset} (mean of ${seeds} seeds)`,
+    xLabel: 'epoch',
+    yLabel: 'average precision',
+    series: rows.map((r) => ({ name: r.name, points: r.apByEpoch.map((a, e) => [e + 1, a.mean]) })),
+    hLines: [{ y: prevalence, label: 'random' }],
+    yRange: [0, 1],
+    width: 720,
+  });
+}
+
+/** Writes a data set's charts into `dir`: the PR chart when its curves are known, and AP by epoch. */
+function writeCharts(dir, dataset, { curves, rows, prevalence, seeds }) {
+  if (curves) fs.writeFileSync(path.join(dir, `pr-${slug(dataset)}.svg`), prChart(dataset, curves, prevalence));
+  fs.writeFileSync(path.join(dir, `ap-by-epoch-${slug(dataset)}.svg`), apByEpochChart(dataset, rows, seeds, prevalence));
+}
+
+/**
+ * `--redraw DIR`: the charts of DIR again from DIR/results.json, with this version's lineChart.
+ * Results written before prCurves was saved keep their PR charts as drawn.
+ */
+function redraw(dir) {
+  const saved = JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8'));
+  for (const ds of saved.datasets) {
+    const curves = (saved.prCurves ?? []).find((c) => c.dataset === ds.name)?.curves;
+    const rows = saved.methods.filter((m) => m.dataset === ds.name);
+    writeCharts(dir, ds.name, { curves, rows, prevalence: ds.testPrevalence, seeds: saved.seeds });
+    console.log(`redrew ${dir}: ${curves ? 'PR and ' : ''}AP-by-epoch charts of ${ds.name}`);
+  }
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (args.help) {
@@ -323,6 +376,7 @@ async function main() {
     console.log(lines.slice(1, end).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
     return;
   }
+  if (args.redraw) return redraw(args.redraw);
   await tf.setBackend('cpu');
   const defaults = Object.keys(METHODS);
   const sweep = args.gilding ? addGildingSweep(args.gilding) : [];
@@ -334,7 +388,8 @@ async function main() {
   const total = sets.length * methods.length * args.seeds;
   let done = 0;
   const started = Date.now();
-  const out = { date: new Date().toISOString(), node: process.version, epochs: args.epochs, seeds: args.seeds, datasets: [], methods: [] };
+  // prCurves: seed 1's precision-recall curve of each method, so that --redraw can draw them again.
+  const out = { date: new Date().toISOString(), node: process.version, epochs: args.epochs, seeds: args.seeds, datasets: [], methods: [], prCurves: [] };
   const md = [`# Rare-event quality (${out.date.slice(0, 10)})`, '', `${args.seeds} seeds, ${args.epochs} epochs, 30% stratified test split, MLP 32-16-1, Adam-family lr ${LR}, batch 64.`, ''];
 
   for (const ds of sets) {
@@ -376,36 +431,24 @@ async function main() {
     md.push('Test AP after each training budget (epochs):', '', `| method | ${marks.map((e) => `${e}`).join(' | ')} |`, `| --- |${marks.map(() => ' --- |').join('')}`);
     for (const r of rows) md.push(`| ${r.name} | ${marks.map((e) => fmt(r.apByEpoch[e - 1])).join(' | ')} |`);
     md.push('');
-    const svg = k.lineChart({
-      title: `Precision-recall, ${ds.name} (seed 1)`,
-      xLabel: 'recall',
-      yLabel: 'precision',
-      series: curves,
-      hLines: [{ y: prevalence, label: 'random' }],
-      xRange: [0, 1],
-      yRange: [0, 1],
-      width: 720,
-    });
-    fs.writeFileSync(path.join(args.out, `pr-${slug(ds.name)}.svg`), svg);
-    const budget = k.lineChart({
-      title: `Test AP after each epoch, ${ds.name} (mean of ${args.seeds} seeds)`,
-      xLabel: 'epoch',
-      yLabel: 'average precision',
-      series: rows.map((r) => ({ name: r.name, points: r.apByEpoch.map((a, e) => [e + 1, a.mean]) })),
-      hLines: [{ y: prevalence, label: 'random' }],
-      yRange: [0, 1],
-      width: 720,
-    });
-    fs.writeFileSync(path.join(args.out, `ap-by-epoch-${slug(ds.name)}.svg`), budget);
+    // Four decimals: a twentieth of a pixel on the chart, and a results.json a third the size.
+    const round = (v) => Math.round(v * 1e4) / 1e4;
+    out.prCurves.push({ dataset: ds.name, curves: curves.map((c) => ({ name: c.name, points: c.points.map(([r, p]) => [round(r), round(p)]) })) });
+    writeCharts(args.out, ds.name, { curves, rows, prevalence, seeds: args.seeds });
   }
   fs.writeFileSync(path.join(args.out, 'results.json'), JSON.stringify(out, null, 2));
   fs.writeFileSync(path.join(args.out, 'results.md'), md.join('\n'));
   console.log(`\n${md.join('\n')}\nwrote ${args.out}/results.json, results.md, pr-*.svg, ap-by-epoch-*.svg, phi-report-*.html in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
-main().catch((err) => {
-  // One line, whatever the error: the first line of its message, clipped.
-  const line = String(err && err.message).split('\n')[0];
-  console.error(`bench:rare: ${line.length > 500 ? `${line.slice(0, 500)}…` : line}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    // One line, whatever the error: the first line of its message, clipped.
+    const line = String(err && err.message).split('\n')[0];
+    console.error(`bench:rare: ${line.length > 500 ? `${line.slice(0, 500)}…` : line}`);
+    process.exit(1);
+  });
+} else {
+  // For the tests: where a run writes, and the charts it draws.
+  module.exports = { parseArgs, prChart, apByEpochChart };
+}

@@ -1,7 +1,8 @@
 // Throughput: the native kernel, the WebAssembly kernel (SIMD and scalar builds), the reference
 // kernel, KintsugiOptimizer.applyGradients on the
 // cpu and wasm backends with each kernel, tf.train.adam, and Kintsugi written in plain tfjs ops,
-// against a native STREAM-style triad measured in the same run (the reachable bandwidth).
+// against a native STREAM-style triad measured in the same run (the reachable bandwidth); and,
+// where a GPU can be used, the CUDA kernel against the GPU's bandwidth (bench/cuda.cjs).
 //
 //   npm run bench            # full run, writes bench/results/throughput.{json,md,svg}
 //   npm run bench -- --quick # small sizes and few repetitions (what CI runs so this never rots)
@@ -12,6 +13,7 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { cudaBench, cudaMarkdown } = require('./cuda.cjs');
 
 const QUICK = process.argv.includes('--quick');
 const BYTES_PER_ELEMENT = 36; // adam: read θ g ϕ m v, write θ m v (ϕ per unit is negligible): 9 × 4 B
@@ -284,10 +286,12 @@ function cpuModel() {
 }
 
 async function main() {
-  const { lineChart } = require('kintsugi-optimizer');
   const started = Date.now();
   console.log(`throughput benchmark${QUICK ? ' (quick)' : ''} on ${cpuModel()}`);
   const d = direct();
+  // The CUDA section (bench/cuda.cjs): only where a GPU can be used, else one line saying why.
+  const cuda = cudaBench({ quick: QUICK, timeIt, randomFill });
+  if (cuda.skipped) console.log(`CUDA: skipped (${cuda.skipped})`);
   const rows = d.results.filter((x) => !x.pair);
   const pairs = d.results.filter((x) => x.pair);
   const memory = [...d.memory];
@@ -315,6 +319,7 @@ async function main() {
     machine: { cpu: cpuModel(), platform: `${process.platform}-${process.arch}`, node: process.version },
     native: d.native,
     triad: d.triad,
+    cuda,
     bytesPerElement: BYTES_PER_ELEMENT,
     rows,
     pairs,
@@ -324,9 +329,18 @@ async function main() {
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'throughput.json'), JSON.stringify(result, null, 2));
   fs.writeFileSync(path.join(dir, 'throughput.md'), markdown(result));
-  const contenders = [...new Set(rows.map((r) => r.contender))];
-  const singles = rows.filter((r) => r.model.startsWith('1 × '));
-  const svg = lineChart({
+  fs.writeFileSync(path.join(dir, 'throughput.svg'), throughputChart(result));
+  console.log(markdown(result));
+  console.log(`wrote ${dir}/throughput.{json,md,svg} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+/** GB/s against size, one line per contender, single-variable models, the triad as the roofline. */
+function throughputChart(result) {
+  const { lineChart } = require('kintsugi-optimizer');
+  const contenders = [...new Set(result.rows.map((r) => r.contender))];
+  const singles = result.rows.filter((r) => r.model.startsWith('1 × '));
+  const triadGB = result.triad?.gbPerS ?? NaN;
+  return lineChart({
     title: `Kintsugi step throughput (${result.date.slice(0, 10)})`,
     xLabel: 'elements (one variable)',
     yLabel: 'effective GB/s (36 B/element)',
@@ -336,9 +350,6 @@ async function main() {
     width: 860,
     height: 420,
   });
-  fs.writeFileSync(path.join(dir, 'throughput.svg'), svg);
-  console.log(markdown(result));
-  console.log(`wrote ${dir}/throughput.{json,md,svg} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
 
 function markdown(r) {
@@ -370,6 +381,7 @@ function markdown(r) {
   for (const m of r.memory) {
     lines.push(`| ${m.contender} | ${m.memory.heapGrowthBytes} B | ${m.memory.rssGrowthBytes ?? 'n/a'} B | ${m.memory.tensorGrowth ?? 'n/a'} |`);
   }
+  lines.push('', ...cudaMarkdown(r.cuda));
   return lines.join('\n') + '\n';
 }
 
@@ -398,7 +410,10 @@ function kernelRatios(rows) {
   return lines;
 }
 
-if (process.argv[2] === '--worker') {
+if (require.main !== module) {
+  // For the chart test, and to draw a results file again: the chart from a throughput.json.
+  module.exports = { throughputChart, timeIt, randomFill };
+} else if (process.argv[2] === '--worker') {
   worker(process.argv[3], process.argv[4]).catch((e) => {
     console.error(e);
     process.exit(1);

@@ -12,14 +12,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 tarball=$(npm pack --silent --pack-destination "$tmp" | tail -1)
 echo "pack-check: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
-listing=$(tar -tzf "$tmp/$tarball")
-for f in linux-x64/node.napi.glibc.node linux-x64/node.napi.musl.node linux-arm64/node.napi.glibc.node \
-  linux-arm64/node.napi.musl.node darwin-x64/node.napi.node darwin-arm64/node.napi.node \
-  win32-x64/node.napi.node win32-arm64/node.napi.node; do
-  grep -qx "package/prebuilds/$f" <<<"$listing" || { echo "pack-check: prebuilds/$f is not in the tarball"; exit 1; }
-done
+# What the tarball lists (LICENSE, the 8 prebuilds, no tests or build folder, README links) is
+# checked by test/pack.test.ts in npm test; here, what only a real pack shows: its size.
 unpacked=$(tar -xzOf "$tmp/$tarball" | wc -c)
-echo "pack-check: 8 prebuilds in the tarball; $(du -k "$tmp/$tarball" | cut -f1) KiB packed, $((unpacked / 1024)) KiB unpacked"
+echo "pack-check: $(du -k "$tmp/$tarball" | cut -f1) KiB packed, $((unpacked / 1024)) KiB unpacked"
 [ "$unpacked" -le $((5 * 1024 * 1024)) ] || { echo "pack-check: the package unpacks to more than 5 MB"; exit 1; }
 
 mkdir "$tmp/app"
@@ -28,7 +24,6 @@ npm init -y >/dev/null
 tfjs_version=$(node -p "require('$root/node_modules/@tensorflow/tfjs-core/package.json').version")
 npm install "$tmp/$tarball" "@tensorflow/tfjs@$tfjs_version" \
   --ignore-scripts --no-audit --no-fund --prefer-offline >/dev/null
-[ ! -d node_modules/kintsugi-optimizer/build ] || { echo "pack-check: a build/ folder was installed"; exit 1; }
 
 # A PATH holding node alone: no cc, c++, make, python or node-gyp to fall back on.
 mkdir "$tmp/bin"

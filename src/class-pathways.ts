@@ -12,6 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gildGroup, makeRelative } from './kernel/reference';
 import { NonFiniteGradientError } from './kernel/types';
 import { checkChoice, checkNumber, CHOICES, Crack, mergeKnown, NonFinitePolicy, Normalize, NUMBER_RULES } from './options';
+import { customBaseMissing, LossRecipe, missingLossError, readRecipe, recipeOf, SavedBase } from './reload';
 import { checkValues, type NamedTensor } from './state';
 
 /** A per-sample loss: returns one value per sample (trailing axes are averaged). */
@@ -68,6 +69,12 @@ export function resolveClassOptions(options: ClassPathwayOptions = {}): Resolved
   return o;
 }
 
+/** The class stream's recipe from a saved config (getConfig's `classStream`), every option checked. */
+export function readSavedRecipe(saved: unknown): LossRecipe {
+  const { base, options } = readRecipe(saved);
+  return { base, options: resolveClassOptions(options as ClassPathwayOptions) };
+}
+
 /** Class value weights, the last crack seen per class, and the mean |Δϕ| of the step that made them. */
 export interface ClassState {
   phi: Float32Array;
@@ -87,14 +94,41 @@ function perSampleLoss(base: BaseLoss, yTrue: tf.Tensor, yPred: tf.Tensor): tf.T
   return tf.neg(tf.sum(tf.mul(yTrue, tf.log(p)), -1));
 }
 
-/** Class of each sample: y ≥ 0.5 for a single output, else the arg-max of a one-hot row. */
-function classOf(yTrue: tf.Tensor): { index: tf.Tensor1D; classes: number } {
-  const last = yTrue.rank === 0 ? 1 : yTrue.shape[yTrue.rank - 1];
-  const batch = yTrue.shape[0] ?? 1;
-  if (yTrue.rank <= 1 || last === 1) {
-    return { index: tf.cast(tf.greaterEqual(tf.reshape(yTrue, [batch]), 0.5), 'int32') as tf.Tensor1D, classes: 2 };
+/**
+ * How many classes the targets hold, from their shape alone (nothing is read back): one column
+ * (shape [batch] or [batch, 1]) holds 0/1 labels, two classes; C ≥ 2 columns hold one-hot rows, C
+ * classes. 'binaryCrossentropy' takes one column and 'categoricalCrossentropy' one-hot rows, so
+ * one-hot targets under the first, 0/1 under the second, multi-label targets (several 1s a row,
+ * binaryCrossentropy over C sigmoid outputs) and targets of rank 3 or more are refused: the
+ * stream needs exactly one class per sample, and would otherwise average the columns into one.
+ */
+function targetClasses(base: BaseLoss, shape: readonly number[]): number {
+  const columns = shape.length <= 1 ? 1 : shape[shape.length - 1];
+  const got = `got targets of shape [${shape.join(', ')}]`;
+  if (shape.length > 2) {
+    throw new RangeError(`kintsugi: valueWeightedLoss takes targets of shape [batch], [batch, 1] (0/1 labels) or [batch, classes] (one-hot rows); ${got}`);
   }
-  return { index: tf.argMax(tf.reshape(yTrue, [batch, last]), -1) as tf.Tensor1D, classes: last };
+  if (base === 'binaryCrossentropy' && columns !== 1) {
+    throw new RangeError(
+      `kintsugi: valueWeightedLoss('binaryCrossentropy') takes one target column of 0/1 labels ([batch] or [batch, 1]); ${got}. ` +
+        "For one-hot targets use valueWeightedLoss('categoricalCrossentropy'); multi-label targets (several 1s a row) are not supported: the class stream needs one class per sample",
+    );
+  }
+  if (base === 'categoricalCrossentropy' && columns < 2) {
+    throw new RangeError(
+      `kintsugi: valueWeightedLoss('categoricalCrossentropy') takes one-hot targets of shape [batch, classes ≥ 2]; ${got}. For one column of 0/1 labels use valueWeightedLoss('binaryCrossentropy')`,
+    );
+  }
+  return columns === 1 ? 2 : columns;
+}
+
+/** Class of each sample: y ≥ 0.5 for one column, else the arg-max of the (one-hot) row. */
+function classOf(yTrue: tf.Tensor, classes: number): tf.Tensor1D {
+  const batch = yTrue.shape[0] ?? 1;
+  if (yTrue.rank <= 1 || yTrue.shape[yTrue.rank - 1] === 1) {
+    return tf.cast(tf.greaterEqual(tf.reshape(yTrue, [batch]), 0.5), 'int32') as tf.Tensor1D;
+  }
+  return tf.argMax(tf.reshape(yTrue, [batch, classes]), -1) as tf.Tensor1D;
 }
 
 /**
@@ -124,10 +158,12 @@ export function valueWeightedLossValue(
   weights: ClassWeightSource,
   weighting: Weighting = 'balanced',
 ): tf.Scalar {
+  // Refused before any op runs: the shape says it all.
+  const classes = targetClasses(base, yTrue.shape);
   return tf.tidy(() => {
     const batch = yTrue.shape[0] ?? 1;
     const losses = tf.mean(tf.reshape(perSampleLoss(base, yTrue, yPred), [batch, -1]), 1);
-    const { index, classes } = classOf(yTrue);
+    const index = classOf(yTrue, classes);
     const mask = tf.cast(tf.oneHot(index, classes), 'float32');
     const counts = tf.sum(mask, 0) as tf.Tensor1D;
     const classLoss = tf.div(tf.reshape(tf.matMul(tf.reshape(losses, [1, batch]), mask), [classes]), tf.maximum(counts, 1)) as tf.Tensor1D;
@@ -292,6 +328,12 @@ export class ClassStream {
   private proposal: ClassTensors | null = null;
   /** True while `minimize` computes gradients: the only time the class stream may gild. */
   private inTrainingStep = false;
+  /** How the loss that last trained, or was last made, was made: what getConfig saves. */
+  private recipe: LossRecipe | null = null;
+  /** The recipe of the config this optimizer was restored from: valueWeightedLoss's defaults. */
+  private restoredRecipe: LossRecipe | null = null;
+  /** Made from a saved config, so its model may have lost a function loss on the way. */
+  private restored = false;
 
   /** `nonFinite` of the optimizer: what a batch with a NaN or ±Infinity class loss does. */
   constructor(private readonly nonFinite: NonFinitePolicy = 'skip') {}
@@ -306,14 +348,23 @@ export class ClassStream {
     }
   }
 
-  /** `optimizer.valueWeightedLoss(base, options)`: checks both, then returns the loss. */
-  loss(base: BaseLoss, options: ClassPathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
-    if (typeof base !== 'function' && base !== 'binaryCrossentropy' && base !== 'categoricalCrossentropy') {
+  /**
+   * `optimizer.valueWeightedLoss(base, options)`: checks both, then returns the loss. After a
+   * restore from a saved config (`restoreRecipe`), what is not given is taken from the saved
+   * recipe; a saved function base cannot be, and must be given again.
+   */
+  loss(base: BaseLoss | undefined, options: ClassPathwayOptions | undefined): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    const saved = this.restoredRecipe;
+    if (base === undefined && saved?.base === 'custom') throw customBaseMissing();
+    const b: BaseLoss = base ?? (saved ? (saved.base as Exclude<SavedBase, 'custom'>) : 'binaryCrossentropy');
+    if (typeof b !== 'function' && b !== 'binaryCrossentropy' && b !== 'categoricalCrossentropy') {
       throw new RangeError(
-        `kintsugi: valueWeightedLoss base must be 'binaryCrossentropy', 'categoricalCrossentropy' or a per-sample loss function; got ${JSON.stringify(base)}`,
+        `kintsugi: valueWeightedLoss base must be 'binaryCrossentropy', 'categoricalCrossentropy' or a per-sample loss function; got ${JSON.stringify(b)}`,
       );
     }
-    const resolved = resolveClassOptions(options);
+    const resolved = resolveClassOptions(options ?? saved?.options ?? {});
+    const recipe = recipeOf(b, resolved);
+    this.recipe = recipe;
     const source: ClassWeightSource = {
       training: () => this.inTrainingStep,
       phi: (classes) => this.stateOf(classes).phi,
@@ -321,10 +372,32 @@ export class ClassStream {
         const next = keepAll(gildGuarded(this.stateOf(classes), classLoss, counts, resolved, this.nonFinite));
         disposeAll(this.proposal);
         this.proposal = next;
+        // The loss that trains is the one a save records.
+        this.recipe = recipe;
         return next.phi;
       },
     };
-    return (yTrue, yPred) => valueWeightedLossValue(base, yTrue, yPred, source, resolved.weighting);
+    return (yTrue, yPred) => valueWeightedLossValue(b, yTrue, yPred, source, resolved.weighting);
+  }
+
+  /** How the loss that last trained (or was last made) was made, for getConfig; null when none was. */
+  get lossRecipe(): LossRecipe | null {
+    return this.recipe;
+  }
+
+  /**
+   * This optimizer was made from a saved config (fromConfig), with the class stream's recipe if
+   * that config had one: `valueWeightedLoss()` then makes that loss again.
+   */
+  restoreRecipe(recipe: LossRecipe | null): void {
+    this.restored = true;
+    this.recipe = recipe;
+    this.restoredRecipe = recipe;
+  }
+
+  /** `e`, or the error that says how to compile a loaded model again when `e` says it has no loss (src/reload.ts). */
+  explainMissingLoss(e: unknown): unknown {
+    return missingLossError(e, this.restored, this.recipe);
   }
 
   /** The state for `classes` classes: a fresh one (ϕ ≡ 1, no crack) when there is none or its size differs. */

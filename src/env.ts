@@ -49,17 +49,17 @@ const DEFAULTS: Record<EnvName, string> = {
   KINTSUGI_STORAGE: "'auto'",
 };
 
-/** CPUs this process may run on: os.availableParallelism() (Node ≥ 18.14), else os.cpus().length. */
+/** Counts the CPUs this process may run on; the Node entry provides it (src/node.ts), elsewhere 1. */
+let countCpus: () => number = () => 1;
+
+/** CPUs this process may run on (1 where the Node entry was not loaded, as in a browser). */
 export function cpuCount(): number {
-  try {
-    // Required here, not imported: this module also runs where there is no `os` (browsers).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const os = require('os') as typeof import('os');
-    const n = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-    return Number.isInteger(n) && n >= 1 ? n : 1;
-  } catch {
-    return 1;
-  }
+  return countCpus();
+}
+
+/** Set by the Node entry, so this module imports no Node built-in and bundles for a browser. */
+export function provideCpuCount(count: () => number): void {
+  countCpus = count;
 }
 
 function oneOf(choices: readonly string[]): string {

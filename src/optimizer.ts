@@ -6,10 +6,11 @@
  * `stats`. docs/architecture.md draws one step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { BaseLoss, ClassPathwayOptions, ClassStream, isClassWeight } from './class-pathways';
-import { activeKernel } from './kernel/select';
+import { BaseLoss, ClassPathwayOptions, ClassStream, isClassWeight, readSavedRecipe } from './class-pathways';
+import { activeKernel, DeviceKernel, openDevice } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
-import { DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, ResolvedOptions, resolveOptions } from './options';
+import { checkNumber, DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, NUMBER_RULES, ResolvedOptions, resolveOptions } from './options';
+import { recipeConfig } from './reload';
 import { PhiStats, StepStats, StorageStats } from './stats';
 import { checkEntry, NamedTensor, readStateWeights, stateWeights, VariableState, VariableStates } from './state';
 import { VariableStorage } from './storage';
@@ -42,7 +43,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 
   private readonly options: ResolvedOptions;
-  /** The options as the kernel takes them; only `step` changes between calls. */
+  /** The options as the kernel takes them; `step` and `learningRate` are set before each call. */
   private readonly params: KernelParams;
   private readonly states: VariableStates;
   private readonly classes: ClassStream;
@@ -53,6 +54,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private exported: tf.Tensor[] = [];
   private out: KernelOutput = { skipped: new Uint8Array(16), meanAbsDeltaPhi: new Float64Array(16) };
   private readonly storage: VariableStorage;
+  /** The GPU kernel holding ϕ, m and v on the device (`device` option), or null for the CPU kernel. */
+  private readonly device: DeviceKernel | null;
+  private readonly deviceReason: string;
   private plan: StepPlan | null = null;
   /** The current step's variables and gradients, in order (reused arrays). */
   private readonly stepVariables: tf.Variable[] = [];
@@ -65,6 +69,21 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.states = new VariableStates(this.params.granularity, this.options.base);
     this.storage = new VariableStorage(this.options.storage);
     this.classes = new ClassStream(this.options.nonFinite);
+    // Last: 'cuda' throws here when no GPU can be used, before the optimizer holds anything.
+    ({ kernel: this.device, reason: this.deviceReason } = openDevice(this.options.device));
+  }
+
+  /**
+   * α, read at every step as tfjs's own optimizers read theirs: learning-rate schedules and
+   * reduce-on-plateau callbacks set `optimizer.learningRate` between steps. A value outside
+   * [0, Infinity) throws and leaves the rate as it was; getConfig() saves the current rate.
+   */
+  get learningRate(): number {
+    return this.options.learningRate;
+  }
+
+  set learningRate(value: number) {
+    this.options.learningRate = checkNumber('learningRate', value, NUMBER_RULES.learningRate);
   }
 
   applyGradients(variableGradients: tf.NamedTensorMap | NamedTensor[]): void {
@@ -85,7 +104,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
       }
       const out = this.outputFor(count);
       this.params.step = this.iterations + 1;
-      activeKernel().step(kvars, this.params, out);
+      this.params.learningRate = this.options.learningRate;
+      (this.device ?? activeKernel()).step(kvars, this.params, out);
       this.storage.commit(plan.variables, out.skipped);
       this.classes.commit(classProposal);
       this.states.keepBinding();
@@ -106,7 +126,12 @@ export class KintsugiOptimizer extends tf.Optimizer {
 
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     this.checkLive();
-    return this.classes.training(() => super.computeGradients(f, varList));
+    try {
+      return this.classes.training(() => super.computeGradients(f, varList));
+    } catch (e) {
+      // A model loaded without its function loss fails here: the error says how to compile it again.
+      throw this.classes.explainMissingLoss(e);
+    }
   }
 
   /**
@@ -115,12 +140,12 @@ export class KintsugiOptimizer extends tf.Optimizer {
    * each training batch and used to weight it: the loss is (1/C) Σ_c ϕ_c l_c, ϕ held constant
    * (with `weighting: 'frequency'`, Σ_c (n_c/n) ϕ_c l_c: the plain mean loss while ϕ ≡ 1).
    * ϕ moves only in training steps (minimize/fit), never in evaluate, predict or validation.
-   * Its state is saved and restored with the optimizer's weights.
+   * Its state is saved and restored with the optimizer's weights, and its base and options with
+   * the optimizer's config: after `tf.loadLayersModel`, `valueWeightedLoss()` with no arguments
+   * makes the same loss again (a function base must be passed again). Defaults:
+   * 'binaryCrossentropy' and the options' defaults.
    */
-  valueWeightedLoss(
-    base: BaseLoss = 'binaryCrossentropy',
-    options: ClassPathwayOptions = {},
-  ): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+  valueWeightedLoss(base?: BaseLoss, options?: ClassPathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
     return this.classes.loss(base, options);
   }
 
@@ -131,12 +156,19 @@ export class KintsugiOptimizer extends tf.Optimizer {
 
   /** A copy of the value weights ϕ of one variable (by name or the variable itself). */
   valueWeights(nameOrVariable: string | tf.Variable): Float32Array {
+    this.device?.sync();
     return this.states.phiOf(typeof nameOrVariable === 'string' ? nameOrVariable : nameOrVariable.name);
   }
 
   /** Per-variable summaries of ϕ, the last step's mean |Δϕ|, and the non-finite skip count. */
   phiStats(options: { top?: number } = {}): PhiStats {
+    this.device?.sync();
     return this.stats.phiStats(options, this.iterations, this.options.granularity, this.states.entries(), this.classes.snapshot());
+  }
+
+  /** Where the steps run (the `device` option as resolved) and why; `auto` says why it fell back. */
+  deviceInfo(): { device: 'cpu' | 'cuda'; reason: string } {
+    return { device: this.device ? 'cuda' : 'cpu', reason: this.deviceReason };
   }
 
   /** How the variables' memory was reached, counted per variable-step. */
@@ -145,12 +177,15 @@ export class KintsugiOptimizer extends tf.Optimizer {
   }
 
   /**
-   * The options but `storage`. JSON has no Infinity (JSON.stringify writes null), so
-   * `phiMax: Infinity` is written as the string 'Infinity', which fromConfig reads back.
+   * The options but `storage` and `device` (they describe the machine, not the model). JSON has
+   * no Infinity (JSON.stringify writes null), so `phiMax: Infinity` is written as the string
+   * 'Infinity', which fromConfig reads back.
    */
   override getConfig(): tf.serialization.ConfigDict {
-    const { storage: _storage, ...config } = this.options;
-    return { ...config, phiMax: config.phiMax === Infinity ? 'Infinity' : config.phiMax };
+    const { storage: _storage, device: _device, ...config } = this.options;
+    // Once the class stream has a loss, how it was made (src/reload.ts), so that a loaded model is recompiled with the same.
+    const recipe = this.classes.lossRecipe;
+    return { ...config, phiMax: config.phiMax === Infinity ? 'Infinity' : config.phiMax, ...(recipe ? { classStream: recipeConfig(recipe) } : {}) };
   }
 
   static override fromConfig<T extends tf.serialization.Serializable>(
@@ -162,7 +197,10 @@ export class KintsugiOptimizer extends tf.Optimizer {
     const options = Object.fromEntries(Object.entries(config).filter(([key]) => Object.prototype.hasOwnProperty.call(DEFAULT_OPTIONS, key)));
     // getConfig writes phiMax Infinity as 'Infinity'; configs saved before that hold null (JSON's Infinity).
     if (options.phiMax === 'Infinity' || (options.phiMax === null && 'phiMax' in options)) options.phiMax = Infinity;
-    return new cls(options);
+    const recipe = config.classStream === undefined ? null : readSavedRecipe(config.classStream);
+    const made = new cls(options);
+    (made as unknown as KintsugiOptimizer).classes.restoreRecipe(recipe);
+    return made;
   }
 
   /**
@@ -173,6 +211,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
    */
   override async getWeights(): Promise<NamedTensor[]> {
     tf.dispose(this.exported);
+    this.device?.sync();
     const saved = this.states.saved();
     const named: NamedTensor[] = [await this.saveIterations()];
     named.push(...stateWeights(saved, this.options.base), ...this.classes.savedWeights());
@@ -201,6 +240,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     const classState = await this.classes.read(classEntries);
     // Everything checked: commit.
     this.iterations_ = iterations;
+    this.device?.reset();
     this.states.restore(saved);
     this.classes.restore(classState);
   }
@@ -210,6 +250,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     tf.dispose(this.exported);
     this.exported = [];
     this.states.clear();
+    this.device?.dispose();
     this.plan = null;
     this.classes.reset();
     super.dispose();

@@ -17,6 +17,9 @@ export type NonFinitePolicy = 'skip' | 'throw';
 /** How θ and g are reached: `auto` works in place where the backend allows it; `copy` always goes
  * through `dataSync()` and `assign` (the path tfjs-node, webgl and unknown backends take). */
 export type StorageMode = 'auto' | 'copy';
+/** Where the steps run: the CPU kernel; a CUDA GPU (`npm run build:cuda`; throws when none can be
+ * used, saying why); or the GPU when one can be used, else the CPU (saying why, once). */
+export type DeviceMode = 'cpu' | 'cuda' | 'auto';
 
 export interface KintsugiOptions {
   /** α, the step size. Default 0.001. */
@@ -52,6 +55,8 @@ export interface KintsugiOptions {
   nonFinite?: NonFinitePolicy;
   /** How the optimizer reaches tensor memory. Default `auto` (or `KINTSUGI_STORAGE` if set). */
   storage?: StorageMode;
+  /** Where the steps run. Default `cpu`. See docs/cuda.md. */
+  device?: DeviceMode;
 }
 
 export type ResolvedOptions = Required<KintsugiOptions>;
@@ -73,6 +78,7 @@ export const DEFAULT_OPTIONS: Readonly<ResolvedOptions> = Object.freeze({
   weightDecay: 0,
   nonFinite: 'skip',
   storage: 'auto',
+  device: 'cpu',
 });
 
 export const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[] } = {
@@ -82,6 +88,7 @@ export const CHOICES: { readonly [K in keyof KintsugiOptions]?: readonly string[
   base: ['sgd', 'momentum', 'adam'],
   nonFinite: ['skip', 'throw'],
   storage: ['auto', 'copy'],
+  device: ['cpu', 'cuda', 'auto'],
 };
 
 export interface NumberRule {
@@ -95,7 +102,8 @@ export interface NumberRule {
 type NumericOption = 'learningRate' | 'gildingRate' | 'annealing' | 'phiMin' | 'phiMax' | 'momentum' | 'beta1' | 'beta2' | 'epsilon' | 'weightDecay';
 
 export const NUMBER_RULES: { readonly [K in NumericOption]: NumberRule } = {
-  learningRate: { min: 0, max: Infinity, minOpen: true },
+  // 0 is allowed, as tfjs's optimizers allow it: a schedule may freeze θ, and a model saved then must load.
+  learningRate: { min: 0, max: Infinity },
   gildingRate: { min: 0, max: Infinity },
   annealing: { min: 0, max: Infinity },
   phiMin: { min: 0, max: 1 },
@@ -188,7 +196,7 @@ export function resolveOptions(options: KintsugiOptions | undefined | null): Res
   return resolved;
 }
 
-/** The resolved options in the kernel's terms (numeric codes and booleans), at step 1; the optimizer derives it once. */
+/** The resolved options in the kernel's terms (numeric codes and booleans), at step 1; the optimizer derives it once and sets `step` and `learningRate` before each step. */
 export function kernelParamsOf(o: ResolvedOptions): KernelParams {
   return {
     granularity: GRANULARITY[o.granularity],

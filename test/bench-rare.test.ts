@@ -1,8 +1,9 @@
 // The rare-event harness as a user runs it on their own CSV: outputs, paired deltas, clear errors.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/eval/data/synthetic-fraud';
 
@@ -60,6 +61,15 @@ describe('npm run bench:rare on a user CSV', () => {
       expect(readFileSync(join(out, svg), 'utf8')).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
     }
     expect(existsSync(join(out, 'phi-report-mine-csv-kintsugi-loss-level.html'))).toBe(true);
+
+    // --redraw draws the charts again from results.json alone (PR curves included).
+    expect(results.prCurves[0].curves.map((c: { name: string }) => c.name)).toEqual(['adam', 'kintsugi loss-level']);
+    const epochChart = readFileSync(join(out, 'ap-by-epoch-mine-csv.svg'), 'utf8');
+    for (const svg of ['pr-mine-csv.svg', 'ap-by-epoch-mine-csv.svg']) rmSync(join(out, svg));
+    const redraw = harness(['--redraw', out]);
+    expect(redraw.status, redraw.stderr).toBe(0);
+    expect(readFileSync(join(out, 'ap-by-epoch-mine-csv.svg'), 'utf8')).toBe(epochChart);
+    expect(readFileSync(join(out, 'pr-mine-csv.svg'), 'utf8')).toMatch(/^<svg[\s\S]*kintsugi loss-level[\s\S]*<\/svg>$/);
   }, 60_000);
 
   it('exits with one clear line on bad arguments, before training anything', () => {
@@ -113,4 +123,29 @@ describe('npm run bench:rare on a user CSV', () => {
       expect(run.stdout, file).not.toMatch(/\[1\//);
     }
   }, 120_000);
+});
+
+describe('where npm run bench:rare writes', () => {
+  const load = createRequire(__filename);
+  /** Whether git would track a file written in `dir` (outside a git checkout: null). */
+  function tracked(dir: string): boolean | null {
+    const probe = spawnSync('git', ['check-ignore', '-q', join(relative(root, dir), 'results.json')], { cwd: root });
+    return probe.status === 0 ? false : probe.status === 1 ? true : null;
+  }
+
+  it('without --out, never into the results shipped in the repo: into bench/results/tmp, which git ignores', () => {
+    const { parseArgs } = load('../bench/rare.cjs');
+    const shipped = ['rare', 'rare-study', 'rare-gilding'].map((d) => join(root, 'bench', 'results', d));
+    for (const args of [[], ['--quick'], ['--study'], ['--gilding', '0.1'], ['--data', 'x.csv', '--label', 'y']]) {
+      const { out } = parseArgs(args);
+      expect(out.startsWith(join(root, 'bench', 'results', 'tmp')), `${args.join(' ')} → ${out}`).toBe(true);
+      for (const d of shipped) expect(out.startsWith(d)).toBe(false);
+      const git = tracked(out);
+      if (git == null) console.warn('[bench-rare.test] not a git checkout: .gitignore not checked');
+      else expect(git, `${out} is tracked by git`).toBe(false);
+    }
+    // Named, the shipped folder is written: that is how its results are refreshed.
+    expect(parseArgs(['--out', shipped[0]]).out).toBe(shipped[0]);
+    expect(tracked(shipped[0])).not.toBe(false);
+  });
 });

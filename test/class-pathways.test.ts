@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { KintsugiOptimizer, kintsugi } from '../src';
 import { gildClasses, gildClassTensors, resolveClassOptions } from '../src/class-pathways';
-import { BACKENDS, randomArray, rng, smallClassifier, tf, useBackend } from './helpers';
+import { BACKENDS, randomArray, rng, saveToMemory, smallClassifier, tf, useBackend } from './helpers';
 
 describe('valueWeightedLoss', () => {
   beforeAll(() => useBackend('cpu'));
@@ -75,13 +75,9 @@ describe('valueWeightedLoss', () => {
     const opt = kintsugi({ learningRate: 0.01 });
     model.compile({ optimizer: opt, loss: opt.valueWeightedLoss() });
     await model.fit(x, y, { epochs: 2, batchSize: 32, shuffle: false, verbose: 0 });
-    let saved: tf.io.ModelArtifacts | null = null;
-    await model.save(tf.io.withSaveHandler(async (a) => {
-      saved = a;
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }), { includeOptimizer: true });
+    const saved = await saveToMemory(model);
     // tfjs cannot serialize a function loss: the loaded model is recompiled with it, as with any custom loss.
-    const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved as unknown as tf.io.ModelArtifacts));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(saved));
     const restored = loaded.optimizer as KintsugiOptimizer;
     expect(restored.classValueWeights()).toEqual(opt.classValueWeights());
     loaded.compile({ optimizer: restored, loss: restored.valueWeightedLoss() });
@@ -102,6 +98,31 @@ describe('valueWeightedLoss', () => {
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { absentClass: 'drop' as never })).toThrow(/'absentClass'/);
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { beta: 1 } as never)).toThrow(/unknown valueWeightedLoss option 'beta'/);
     expect(() => opt.valueWeightedLoss('binaryCrossentropy', { weighting: 'inverse' as never })).toThrow(/'weighting' must be one of 'balanced', 'frequency'/);
+  });
+
+  it('refuses targets that do not give one class per sample, in fit, before anything changes', async () => {
+    const multi = tf.tensor2d([[1, 0, 1], [0, 0, 0], [0, 1, 1], [1, 1, 0]]); // multi-label: several 1s a row, or none
+    const p3 = tf.fill([4, 3], 0.5) as tf.Tensor2D;
+    const oneHot = tf.tensor2d([[1, 0], [0, 1], [1, 0], [1, 0]]);
+    const p2 = tf.fill([4, 2], 0.5) as tf.Tensor2D;
+    const column = tf.tensor2d([[1], [0], [0], [1]]);
+    const cases: Array<[string, () => unknown, RegExp]> = [
+      ['multi-label under binaryCrossentropy', () => kintsugi().valueWeightedLoss()(multi, p3),
+        /^kintsugi: valueWeightedLoss\('binaryCrossentropy'\) takes one target column of 0\/1 labels \(\[batch\] or \[batch, 1\]\); got targets of shape \[4, 3\]\. For one-hot targets use valueWeightedLoss\('categoricalCrossentropy'\); multi-label targets \(several 1s a row\) are not supported/],
+      ['one-hot under binaryCrossentropy', () => kintsugi().valueWeightedLoss('binaryCrossentropy')(oneHot, p2), /takes one target column of 0\/1 labels .*got targets of shape \[4, 2\]/],
+      ['one column under categoricalCrossentropy', () => kintsugi().valueWeightedLoss('categoricalCrossentropy')(column, column), /valueWeightedLoss\('categoricalCrossentropy'\) takes one-hot targets of shape \[batch, classes ≥ 2\]; got targets of shape \[4, 1\]/],
+      ['rank 3', () => kintsugi().valueWeightedLoss((a) => a)(tf.zeros([4, 2, 2]), tf.zeros([4, 2, 2])), /takes targets of shape \[batch\], \[batch, 1\] .* got targets of shape \[4, 2, 2\]/],
+    ];
+    for (const [what, call, message] of cases) expect(call, what).toThrow(message);
+    // In fit: the error reaches the caller, no variable moves and the stream has not started.
+    const model = tf.sequential({ layers: [tf.layers.dense({ units: 3, activation: 'sigmoid', inputShape: [2] })] });
+    const opt = kintsugi();
+    model.compile({ optimizer: opt, loss: opt.valueWeightedLoss() });
+    const before = model.getWeights().map((w) => Array.from(w.dataSync()));
+    await expect(model.fit(tf.ones([4, 2]), multi, { epochs: 1, verbose: 0 })).rejects.toThrow(/got targets of shape \[4, 3\]/);
+    expect(model.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before);
+    expect(opt.classValueWeights()).toBeNull();
+    expect(opt.iterations).toBe(0);
   });
 
   it("weighting: 'frequency' starts from the plain mean loss, and gilding moves weight to the class that is fit worse", () => {

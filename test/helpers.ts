@@ -92,3 +92,16 @@ export function expectCloseToScale(actual: ArrayLike<number>, expected: ArrayLik
     throw new Error(`max |a − b| = ${worst} exceeds ${rtol} × max |b| = ${rtol * scale}`);
   }
 }
+
+/** What `model.save(…, { includeOptimizer: true })` writes, kept in memory: no file is written. */
+export async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer: true },
+  );
+  return saved as unknown as tf.io.ModelArtifacts;
+}

@@ -9,6 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { CudaKernel, cudaHostKernel, cudaStatus, cudaWriteThroughKernel, loadCudaAddon } from '../src/kernel/cuda';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
 import { referenceKernel } from '../src/kernel/reference';
 import { BASE, Kernel, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
@@ -29,6 +30,8 @@ interface VectorBackend {
   setup?: () => void;
   /** Run each case at each of these thread counts; the results must be bitwise equal. */
   threads?: { counts: number[]; set: (n: number) => void };
+  /** Why the backend may be absent even under CI (which otherwise requires every backend). */
+  optional?: string;
 }
 
 /** The kernel of a loader's result (`{ kernel, info }` or `{ error }`), or its error. */
@@ -62,9 +65,29 @@ function nativeBackends(): VectorBackend[] {
   }));
 }
 
+/**
+ * The CUDA step run on the host (the addon of `npm run build:cuda`, which CI builds), and on a
+ * GPU (CI has none: skipped, saying why, where there is none).
+ */
+function cudaBackends(): VectorBackend[] {
+  const addon = loadCudaAddon();
+  const status = cudaStatus();
+  let gpu: VectorBackend['kernel'] = { error: status.ok ? '' : status.reason };
+  if (status.ok) {
+    const kernel = new CudaKernel(status.addon, status.probe);
+    afterAll(() => kernel.dispose());
+    gpu = cudaWriteThroughKernel(kernel);
+  }
+  return [
+    { name: 'cuda-host', kernel: 'error' in addon ? { error: addon.error } : cudaHostKernel(addon) },
+    { name: 'cuda', kernel: gpu, optional: 'a GPU is not part of CI' },
+  ];
+}
+
 const BACKENDS: VectorBackend[] = [
   { name: 'reference', kernel: referenceKernel },
   ...nativeBackends(),
+  ...cudaBackends(),
   { name: 'wasm-simd', kernel: kernelOf(loadWasmKernel({ simd: true })) },
   { name: 'wasm-scalar', kernel: kernelOf(loadWasmKernel({ simd: false })) },
 ];
@@ -373,7 +396,7 @@ describe('kernel vectors: the file', () => {
 for (const backend of BACKENDS) {
   const kernel = backend.kernel;
   if ('error' in kernel) {
-    if (process.env.CI) {
+    if (process.env.CI && !backend.optional) {
       it(`kernel vectors on ${backend.name}: the kernel loads`, () => {
         throw new Error(`${backend.name} is not available under CI: ${kernel.error}`);
       });

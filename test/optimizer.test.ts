@@ -311,7 +311,7 @@ describe('validation', () => {
   beforeAll(() => useBackend('cpu'));
 
   const BAD: Array<[string, unknown, RegExp]> = [
-    ['learningRate', 0, /'learningRate'.*\(0, Infinity\).*got 0/],
+    ['learningRate', -0.5, /'learningRate'.*\[0, Infinity\).*got -0.5/],
     ['learningRate', NaN, /'learningRate'.*got NaN/],
     ['gildingRate', -1, /'gildingRate'.*\[0, Infinity\).*got -1/],
     ['crack', 'abs', /'crack'.*'absolute', 'relative'.*got "abs"/],

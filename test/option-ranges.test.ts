@@ -177,8 +177,8 @@ describe.skipIf(!binding)('option ranges: the native binding accepts exactly wha
     return { name, field: changed.length === 1 ? changed[0] : null };
   });
 
-  it('every choice maps to one KernelParams field, except storage (not a kernel matter)', () => {
-    for (const { name, field } of mapped) expect(field === null, name).toBe(name === 'storage');
+  it('every choice maps to one KernelParams field, except storage and device (not kernel matters)', () => {
+    for (const { name, field } of mapped) expect(field === null, name).toBe(name === 'storage' || name === 'device');
   });
 
   for (const { name, field } of mapped.filter((m) => m.field !== null)) {

@@ -8,15 +8,19 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KintsugiOptimizer, kintsugi } from '../src';
+import { cudaStatus } from '../src/kernel/cuda';
 import { CHOICES, DEFAULT_OPTIONS, NUMBER_RULES, NumberRule } from '../src/options';
 import { fuzzParameters } from './fuzz';
 
 type Key = keyof typeof DEFAULT_OPTIONS;
 const KNOWN = Object.keys(DEFAULT_OPTIONS) as Key[];
+const CUDA_USABLE = cudaStatus().ok;
 
 /** The README/docs rule restated: is `value` accepted for `key`? */
 function accepted(key: Key, value: unknown): boolean {
   if (value === undefined) return true; // keeps the default
+  // device 'cuda' is refused, naming the option, where no GPU can run it (docs/cuda.md).
+  if (key === 'device' && value === 'cuda' && !CUDA_USABLE) return false;
   const choices = CHOICES[key];
   if (choices) return typeof value === 'string' && choices.includes(value);
   const r = (NUMBER_RULES as Record<string, NumberRule>)[key];
@@ -117,8 +121,8 @@ describe('kintsugi(options), property-based', () => {
           return;
         }
         expect(valid, `invalid options constructed: ${String(unknown.map(([k]) => k))} ${String(bad.map(([k]) => k))}`).toBe(true);
-        const { storage: _storage, ...defaults } = DEFAULT_OPTIONS;
-        const given = Object.fromEntries(entries.filter(([k, v]) => v !== undefined && k !== 'storage'));
+        const { storage: _storage, device: _device, ...defaults } = DEFAULT_OPTIONS;
+        const given = Object.fromEntries(entries.filter(([k, v]) => v !== undefined && k !== 'storage' && k !== 'device'));
         const expected: Record<string, unknown> = { ...defaults, ...given };
         if (expected.phiMax === Infinity) expected.phiMax = 'Infinity';
         const config = opt.getConfig();

@@ -4,8 +4,9 @@
 // no CUDA, macOS 11.0). The parser and the rules get their own tests first, including ones
 // showing that each rule does fire, and that corrupt files give clear errors rather than hangs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -365,6 +366,26 @@ describe('checkPrebuild rules', () => {
     for (const name of tooNew) expect(asGlibc).toContain(name);
     expect(checkPrebuild(target, 'node.napi.musl.node', d).join('\n')).toMatch(/tagged musl but needs glibc \(GLIBC_/);
   });
+
+  // The CUDA rule on a real file: a library nvcc links against the shared CUDA runtime (as a CUDA
+  // build would, without the static cudart that npm run build:cuda uses) needs libcudart.
+  it('flag a library linked against the shared CUDA runtime (built here with nvcc -cudart shared)', (ctx) => {
+    const { findNvcc } = createRequire(__filename)(join(root, 'scripts', 'build-cuda.cjs')) as { findNvcc: () => { nvcc: string | null } };
+    const { nvcc } = findNvcc();
+    if (process.platform !== 'linux' || !nvcc) {
+      const reason = process.platform !== 'linux' ? 'not on Linux' : 'no nvcc (the CUDA toolkit; CI installs it)';
+      if (process.env.CI && nvcc == null) throw new Error(`CI needs nvcc for this check: ${reason}`);
+      console.warn(`[prebuilds.test] SKIPPED the CUDA runtime check: ${reason}`);
+      return ctx.skip(reason);
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'kintsugi-cudart-'));
+    writeFileSync(join(dir, 'probe.cu'), '__global__ void k() {}\nextern "C" void launch() { k<<<1, 1>>>(); }\n');
+    const r = spawnSync(nvcc, ['-shared', '-Xcompiler', '-fPIC', '-cudart', 'shared', '-o', join(dir, 'probe.so'), join(dir, 'probe.cu')], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const d = describeBinary(readFileSync(join(dir, 'probe.so')));
+    expect(d.needed.some((n) => /^libcudart\.so/.test(n)), d.needed.join(', ')).toBe(true);
+    expect(checkPrebuild(`linux-${d.arch}`, 'node.napi.glibc.node', d).join('\n')).toMatch(/needs CUDA \(libcudart\.so\.\d+\)/);
+  }, 120_000);
 
   const gppAddon = join(root, 'build', 'Release', 'kintsugi.node');
   it('flag the addon as g++ builds it locally (it needs GLIBCXX_ versions from the shared libstdc++)', (ctx) => {

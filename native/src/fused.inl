@@ -8,20 +8,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "element.h"
 #include "table.h"
 
 namespace kintsugi {
 namespace {
 
-enum : int { kSgd = 0, kMomentum = 1, kAdam = 2 };
-
 // Elements [e0, e0 + len) of one variable. `ph` points at the phi of element e0 (Gild: phi
 // itself, Table: the repeated table; Const: unused). Full vectors first, then the rest through
 // the vector type's Tail, so an element's arithmetic depends only on where its fixed-size chunk
-// starts, never on the thread that runs it.
+// starts, never on the thread that runs it. The arithmetic of one vector is fusedElements
+// (element.h), which the CUDA kernel runs too.
 template <class V, int B, int M>
 KINTSUGI_TARGET double fusedRun(const FusedArgs& a, size_t e0, size_t len, float* ph) {
-  using T = typename V::T;
   float* th = a.theta + e0;
   const float* g = a.grad + e0;
   float* m = nullptr;
@@ -29,48 +28,13 @@ KINTSUGI_TARGET double fusedRun(const FusedArgs& a, size_t e0, size_t len, float
   if constexpr (B != kSgd) m = a.m + e0;
   if constexpr (B == kAdam) v = a.v + e0;
 
-  const T nlr = V::set1(-a.lr), wd = V::set1(a.wd);
-  const T mu = V::set1(a.mu);
-  const T b1 = V::set1(a.b1), omb1 = V::set1(a.omb1), b2 = V::set1(a.b2), omb2 = V::set1(a.omb2);
-  const T ibc1 = V::set1(a.ibc1), ibc2 = V::set1(a.ibc2), eps = V::set1(a.eps);
-  const T phiC = V::set1(a.phiConst);
-  const T gild = V::set1(a.gild), ngamma = V::set1(-a.gamma), scale = V::set1(a.scale);
-  const T pmin = V::set1(a.phiMin), pmax = V::set1(a.phiMax);
-  const T zero = V::set1(0.0f), one = V::set1(1.0f);
+  const FusedConsts<V> c = fusedConsts<V>(a);
   typename V::DAcc moved = V::dzero();
 
   size_t i = 0;
   for (; i + V::W <= len; i += V::W) {
-    const T gi = V::load(g + i);
-    T p;
-    if constexpr (M == int(PhiMode::Const)) {
-      p = phiC;
-    } else if constexpr (M == int(PhiMode::Table)) {
-      p = V::load(ph + i);
-    } else {
-      // Gild (a = max(0, 1 - gamma phi); hat = phi + beta a l), normalize, clamp.
-      const T old = V::load(ph + i);
-      const T anneal = V::max(zero, V::fmadd(ngamma, old, one));
-      const T hat = V::fmadd(V::mul(gild, anneal), V::abs(gi), old);
-      p = V::min(V::max(V::mul(hat, scale), pmin), pmax);
-      V::store(ph + i, p);
-      V::accAbs(moved, V::sub(p, old));
-    }
-    T d;
-    if constexpr (B == kSgd) {
-      d = gi;
-    } else if constexpr (B == kMomentum) {
-      d = V::fmadd(mu, V::load(m + i), gi);
-      V::store(m + i, d);
-    } else {
-      const T mm = V::fmadd(b1, V::load(m + i), V::mul(omb1, gi));
-      const T vv = V::fmadd(b2, V::load(v + i), V::mul(V::mul(omb2, gi), gi));
-      V::store(m + i, mm);
-      V::store(v + i, vv);
-      d = V::div(V::mul(mm, ibc1), V::add(V::sqrt(V::mul(vv, ibc2)), eps));
-    }
-    const T t = V::load(th + i);
-    V::store(th + i, V::fmadd(nlr, V::fmadd(p, d, V::mul(wd, t)), t));
+    float* phi = M == int(PhiMode::Const) ? ph : ph + i;
+    fusedElements<V, B, M>(c, g + i, th + i, B != kSgd ? m + i : m, B == kAdam ? v + i : v, phi, moved);
   }
   double total = V::dtotal(moved);
   if (i < len) {
@@ -125,10 +89,10 @@ template <int What>
 KINTSUGI_TARGET inline void sumLanes(const float* g, const float* phi, size_t n, double gamma, double* sg,
                                      double* sp, double* sa) {
   auto add = [&](size_t j, size_t i) {
-    const double ag = std::fabs(double(g[i]));
+    const double ag = crackAbs(g[i]);
     sg[j] += ag;
     if constexpr (What >= 1) sp[j] += phi[i];
-    if constexpr (What == 2) sa[j] += std::max(0.0, 1.0 - gamma * phi[i]) * ag;
+    if constexpr (What == 2) sa[j] += annealFactor(gamma, phi[i]) * ag;
   };
   const size_t full = n - n % kLanes;
   for (size_t i = 0; i < full; i += kLanes)
@@ -161,7 +125,7 @@ KINTSUGI_TARGET void unitSums(const float* g, size_t P, size_t rows, size_t u0, 
   for (size_t k = 0; k < w; k++) out[k] = 0;
   for (size_t r = 0; r < rows; r++) {
     const float* row = g + r * P + u0;
-    for (size_t k = 0; k < w; k++) out[k] += std::fabs(double(row[k]));
+    for (size_t k = 0; k < w; k++) out[k] += crackAbs(row[k]);
   }
 }
 

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <vector>
 
+#include "element.h"
 #include "kintsugi/kernel.h"
 #include "pool.h"
 #include "table.h"
@@ -125,14 +126,13 @@ void makeRelative(double* cracks, size_t P) {
   double s = 0;
   for (size_t q = 0; q < P; q++) s += cracks[q];
   if (!(s > 0)) return;
-  const double inv = double(P) / s;
+  const double inv = relativeFactor(P, s);
   for (size_t q = 0; q < P; q++) cracks[q] *= inv;
 }
 
 // `unit`: the mean |g| of each unit over its `rows` rows (the sums in place), made relative.
 void unitCracks(double* cracks, size_t P, size_t rows, bool relative) {
-  if (rows > 0)
-    for (size_t u = 0; u < P; u++) cracks[u] /= double(rows);
+  for (size_t u = 0; u < P; u++) cracks[u] = meanCrack(cracks[u], rows);
   if (relative) makeRelative(cracks, P);
 }
 
@@ -143,17 +143,10 @@ void unitCracks(double* cracks, size_t P, size_t rows, bool relative) {
 double gild(const float* phi, double* crackToHat, size_t P, const Params& p) {
   double sumHat = 0;
   for (size_t q = 0; q < P; q++) {
-    const double a = std::max(0.0, 1 - p.annealing * phi[q]);
-    crackToHat[q] = phi[q] + p.gildingRate * a * crackToHat[q];
+    crackToHat[q] = gildHat(phi[q], crackToHat[q], p);
     sumHat += crackToHat[q];
   }
   return sumHat;
-}
-
-// The mean normalization's factor for a group of P pathways whose phi_hat sums to sumHat
-// (1 without it, or when the sum is zero or not finite).
-double normalizeScale(size_t P, double sumHat, const Params& p) {
-  return p.normalizeMean && sumHat > 0 && std::isfinite(sumHat) ? double(P) / sumHat : 1;
 }
 
 // phi[q] = clamp(hat[q] * scale, phiMin, phiMax), rounded to float32. Returns mean |dphi|.
@@ -161,8 +154,8 @@ double constrain(float* phi, const double* hat, size_t P, double scale, const Pa
   double delta = 0;
   for (size_t q = 0; q < P; q++) {
     const float old = phi[q];
-    phi[q] = float(std::min(p.phiMax, std::max(p.phiMin, hat[q] * scale)));
-    delta += std::fabs(double(phi[q]) - double(old));
+    phi[q] = constrainPhi(hat[q], scale, p);
+    delta += phiMove(phi[q], old);
   }
   return P > 0 ? delta / double(P) : 0;
 }
@@ -178,7 +171,7 @@ void gildLayerGroup(const Variable* vars, size_t count, const Sums* totals, cons
   std::vector<float> group(live.size());
   for (size_t q = 0; q < live.size(); q++) {
     const Variable& v = vars[live[q]];
-    cracks[q] = v.n > 0 ? totals[live[q]].sumAbsG / double(v.n) : 0;
+    cracks[q] = meanCrack(totals[live[q]].sumAbsG, v.n);
     group[q] = v.phi[0];
   }
   if (p.relativeCrack) makeRelative(cracks.data(), live.size());
@@ -224,47 +217,25 @@ void gildUnits(const Variable* vars, size_t count, double* unitSums, const size_
 }
 
 // `weight`: each non-skipped variable is a group of n pathways whose phi the update pass gilds,
-// normalizes and clamps element by element. With sum phi known from the pre-pass,
-// sum phi_hat = sum phi + beta r sum a|g| (r the relative factor, P / sum |g|), so the
-// normalization scale is known before the update pass writes a single phi.
+// normalizes and clamps element by element, with the scale weightGild (element.h) derives from
+// the pre-pass sums.
 void prepareWeightGild(const Variable* vars, size_t count, const Sums* totals, const uint8_t* skipped,
                        const Params& p, FusedArgs* args) {
   for (size_t i = 0; i < count; i++) {
     if (skipped[i]) continue;
     const Variable& v = vars[i];
     const Sums& s = totals[i];
-    const double rel = p.relativeCrack && s.sumAbsG > 0 ? double(v.P) / s.sumAbsG : 1;
-    const double sumHat = s.sumPhi + p.gildingRate * rel * s.sumAAbsG;
+    const WeightGild w = weightGild(v.P, s.sumAbsG, s.sumPhi, s.sumAAbsG, p);
     FusedArgs& a = args[i];
     a.mode = PhiMode::Gild;
     a.phi = v.phi;
-    a.gild = float(p.gildingRate * rel);
-    a.scale = float(normalizeScale(v.P, sumHat, p));
+    a.gild = w.gild;
+    a.scale = w.scale;
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Update
-
-FusedArgs commonArgs(const Params& p) {
-  FusedArgs a{};
-  a.base = int(p.base);
-  a.lr = float(p.learningRate);
-  a.wd = float(p.weightDecay);
-  a.mu = float(p.momentum);
-  a.b1 = float(p.beta1);
-  a.omb1 = float(1 - p.beta1);
-  a.b2 = float(p.beta2);
-  a.omb2 = float(1 - p.beta2);
-  a.ibc1 = float(1 / (1 - std::pow(p.beta1, p.step)));
-  a.ibc2 = float(1 / (1 - std::pow(p.beta2, p.step)));
-  a.eps = float(p.epsilon);
-  a.gamma = float(p.annealing);
-  a.phiMin = float(p.phiMin);
-  a.phiMax = float(p.phiMax);
-  a.scale = 1;
-  return a;
-}
 
 // The one fused pass over theta, g, phi, m, v of every non-skipped variable, in chunks of kChunk
 // elements. moved[i] = sum |dphi| over variable i (`weight`, whose phi this pass writes; else 0).
@@ -331,7 +302,7 @@ long step(const Variable* vars, size_t count, const Params& p, uint8_t* skipped,
   if (bad >= 0) return bad;
 
   // Gild and constrain: the per-pathway work (small P) here; weight granularity's in the update.
-  std::vector<FusedArgs> args(count, commonArgs(p));
+  std::vector<FusedArgs> args(count, fusedArgsOf(p));
   if (p.granularity == Granularity::Layer) {
     gildLayerGroup(vars, count, totals.data(), skipped, p, meanAbsDeltaPhi, args.data());
   } else if (unit) {

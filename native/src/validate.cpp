@@ -23,7 +23,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // The hyperparameters' ranges: NUMBER_RULES of src/options.ts, rule for rule, so the binding accepts
 // exactly the values resolveOptions accepts (test/option-ranges.test.ts derives boundary values
 // from NUMBER_RULES and checks both). `step` has no option; it is the optimizer's count.
-constexpr Rule kLearningRate{0, kInf, true};
+constexpr Rule kLearningRate{0, kInf};
 constexpr Rule kGildingRate{0, kInf};
 constexpr Rule kAnnealing{0, kInf};
 constexpr Rule kPhiMin{0, 1};

@@ -3,49 +3,11 @@
  * the input features that feed them) and how the distribution settled over epochs (ϕ drift, the
  * seeds' definition of convergence). One self-contained HTML page, inline SVG, no scripts.
  */
-import type { KintsugiOptimizer } from '../../optimizer';
+import { KintsugiOptimizer } from '../../optimizer';
+import { clippedList } from '../../clip';
+import { mergeKnown, show } from '../../options';
+import { kindOf, PhiRecorder } from './phi-recorder';
 import { escapeXml, histogram, lineChart } from './svg';
-
-interface Snapshot {
-  epoch: number;
-  phi: Map<string, Float32Array>;
-  classes: Float32Array | null;
-}
-
-/**
- * Records every variable's ϕ at the end of each epoch. Pass it to `fit` as a callback:
- * `model.fit(x, y, { callbacks: recorder })`.
- */
-export class PhiRecorder {
-  readonly snapshots: Snapshot[] = [];
-
-  constructor(private readonly optimizer: KintsugiOptimizer) {}
-
-  /** An arrow property: tfjs calls callbacks detached from their object. */
-  readonly onEpochEnd = (epoch: number): void => {
-    const phi = new Map<string, Float32Array>();
-    for (const v of this.optimizer.phiStats({ top: 0 }).variables) phi.set(v.name, this.optimizer.valueWeights(v.name));
-    this.snapshots.push({ epoch, phi, classes: this.optimizer.classValueWeights() });
-  };
-
-  /** Mean |ϕ_epoch − ϕ_previous epoch| per variable (and `classes`), one point per epoch after the first. */
-  drift(): Map<string, Array<[number, number]>> {
-    const out = new Map<string, Array<[number, number]>>();
-    const add = (name: string, epoch: number, a: Float32Array | null | undefined, b: Float32Array | null | undefined) => {
-      if (!a || !b || a.length !== b.length || a.length === 0) return;
-      let s = 0;
-      for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
-      if (!out.has(name)) out.set(name, []);
-      out.get(name)?.push([epoch + 1, s / a.length]);
-    };
-    for (let k = 1; k < this.snapshots.length; k++) {
-      const [prev, cur] = [this.snapshots[k - 1], this.snapshots[k]];
-      for (const [name, phi] of cur.phi) add(name, cur.epoch, phi, prev.phi.get(name));
-      add('classes', cur.epoch, cur.classes, prev.classes);
-    }
-    return out;
-  }
-}
 
 /** The first dense layer: its kernel `[inputs, units]` and the names of its input features. */
 export interface FirstLayer {
@@ -82,21 +44,69 @@ function feeders(layer: FirstLayer, granularity: string, index: number): string 
     .join(', ');
 }
 
+const REPORT_DEFAULTS: PhiReportOptions = { title: undefined, recorder: undefined, firstLayer: undefined, top: 8, classNames: undefined };
+
+/**
+ * Every argument checked before anything is drawn, each error naming the option and what it
+ * accepts: TypeError for a value of the wrong kind, RangeError for one out of range.
+ */
+function checkReportArguments(optimizer: unknown, options: unknown): Required<Pick<PhiReportOptions, 'top'>> & PhiReportOptions {
+  if (!(optimizer instanceof KintsugiOptimizer)) {
+    throw new TypeError(`phiReport: the first argument must be a KintsugiOptimizer (made by kintsugi()); got ${kindOf(optimizer)}`);
+  }
+  const o = mergeKnown('phiReport', REPORT_DEFAULTS, options) as Required<Pick<PhiReportOptions, 'top'>> & PhiReportOptions;
+  if (o.title !== undefined && typeof o.title !== 'string') throw new TypeError(`phiReport: option 'title' must be a string; got ${show(o.title)}`);
+  if (!Number.isInteger(o.top) || o.top < 0) throw new RangeError(`phiReport: option 'top' must be a whole number ≥ 0; got ${show(o.top)}`);
+  if (o.recorder !== undefined && !(o.recorder instanceof PhiRecorder)) {
+    throw new TypeError(`phiReport: option 'recorder' must be a PhiRecorder (new PhiRecorder(optimizer)); got ${kindOf(o.recorder)}`);
+  }
+  if (o.classNames !== undefined && !(Array.isArray(o.classNames) && o.classNames.every((n) => typeof n === 'string'))) {
+    throw new TypeError(`phiReport: option 'classNames' must be a list of strings; got ${show(o.classNames)}`);
+  }
+  if (o.firstLayer !== undefined) checkFirstLayer(o.firstLayer);
+  return o;
+}
+
+function checkFirstLayer(layer: unknown): void {
+  const fail = (what: string, Kind: ErrorConstructor = TypeError): never => {
+    throw new Kind(`phiReport: option 'firstLayer' ${what}; it takes {name, kernel: Float32Array of inputs × units, inputs, units, featureNames}`);
+  };
+  if (layer === null || typeof layer !== 'object') return fail(`is ${show(layer)}, not an object`);
+  const l = layer as Partial<FirstLayer>;
+  if (typeof l.name !== 'string') fail(`has name ${show(l.name)}, not a variable name`);
+  for (const key of ['inputs', 'units'] as const) {
+    if (!Number.isInteger(l[key]) || (l[key] as number) < 1) fail(`has ${key} ${show(l[key])}, not a whole number ≥ 1`, RangeError);
+  }
+  if (!(l.kernel instanceof Float32Array)) fail(`has a kernel that is ${kindOf(l.kernel)}, not a Float32Array`);
+  const [inputs, units] = [l.inputs as number, l.units as number];
+  if ((l.kernel as Float32Array).length !== inputs * units) {
+    fail(`has a kernel of ${(l.kernel as Float32Array).length} values; inputs × units is ${inputs} × ${units} = ${inputs * units}`, RangeError);
+  }
+  if (!Array.isArray(l.featureNames) || !l.featureNames.every((n) => typeof n === 'string')) fail(`has featureNames ${show(l.featureNames)}, not a list of strings`);
+  if ((l.featureNames as string[]).length !== inputs) fail(`has ${(l.featureNames as string[]).length} featureNames for ${inputs} inputs`, RangeError);
+}
+
 export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOptions = {}): string {
-  const top = options.top ?? 8;
+  const o = checkReportArguments(optimizer, options);
+  const top = o.top;
   const stats = optimizer.phiStats({ top });
+  if (o.firstLayer && !stats.variables.some((v) => v.name === o.firstLayer?.name)) {
+    throw new RangeError(
+      `phiReport: option 'firstLayer' names ${show(o.firstLayer.name)}, which this optimizer has not trained; its variables are ${clippedList(stats.variables.map((v) => v.name))}`,
+    );
+  }
   const sections: string[] = [];
   sections.push(
     `<p>step ${stats.iterations} · steps skipped for non-finite gradients: ${stats.skippedSteps}</p>`,
   );
-  if (options.recorder && options.recorder.snapshots.length > 1) {
-    const series = [...options.recorder.drift()].map(([name, points]) => ({ name, points }));
+  if (o.recorder && o.recorder.snapshots.length > 1) {
+    const series = [...o.recorder.drift()].map(([name, points]) => ({ name, points }));
     sections.push('<h2>ϕ drift per epoch</h2><p>Mean |ϕ<sub>epoch</sub> − ϕ<sub>epoch−1</sub>|; it falls towards 0 as the value weights settle.</p>');
     sections.push(lineChart({ title: 'ϕ drift', xLabel: 'epoch', yLabel: 'mean |Δϕ|', series, width: 720 }));
   }
   const classes = stats.classes;
   if (classes) {
-    const names = options.classNames ?? [];
+    const names = o.classNames ?? [];
     const rows = optimizer.classValueWeights() ?? new Float32Array(0);
     sections.push('<h2>Class pathways (loss-level stream)</h2><table><tr><th>class</th><th>ϕ</th><th>last crack</th></tr>');
     rows.forEach((phi, c) => {
@@ -107,7 +117,7 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
   sections.push('<h2>Parameter pathways</h2>');
   for (const v of stats.variables) {
     const phi = optimizer.valueWeights(v.name);
-    const layer = options.firstLayer?.name === v.name ? options.firstLayer : undefined;
+    const layer = o.firstLayer?.name === v.name ? o.firstLayer : undefined;
     sections.push(`<h3>${escapeXml(v.name)}</h3>`);
     sections.push(
       `<p>${v.pathways} pathways (${v.granularity}) · mean ${v.mean.toFixed(3)} · min ${v.min.toFixed(3)} · max ${v.max.toFixed(3)} · std ${v.std.toFixed(3)} · gini ${v.gini.toFixed(3)} · last mean |Δϕ| ${v.meanAbsDeltaPhi.toExponential(2)}</p>`,
@@ -119,7 +129,7 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
     }
     sections.push('</table>');
   }
-  const title = escapeXml(options.title ?? 'Kintsugi ϕ report');
+  const title = escapeXml(o.title ?? 'Kintsugi ϕ report');
   return (
     `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>` +
     '<style>body{font-family:sans-serif;max-width:900px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}h3{margin-bottom:.2em}</style>' +

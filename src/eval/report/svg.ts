@@ -2,6 +2,7 @@
  * Minimal SVG charts (histogram, line chart) written as strings: no dependency, no DOM, the
  * same output in Node and in a browser. Used by the ϕ report and the benchmarks.
  */
+import { formatNumber, linearTicks, tickLabels } from './axis';
 
 export interface Series {
   name: string;
@@ -39,17 +40,20 @@ export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function fmt(x: number): string {
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  if (a >= 1e4 || a < 1e-2) return x.toExponential(0).replace('e+', 'e');
-  return Number(x.toPrecision(3)).toString();
-}
-
-function ticks(lo: number, hi: number, count: number): number[] {
-  if (!(hi > lo)) return [lo];
-  const step = (hi - lo) / count;
-  return Array.from({ length: count + 1 }, (_, i) => lo + i * step);
+/**
+ * About how wide `text` is drawn at `fontSize` px in a sans-serif font: enough to size the legend
+ * so that no name is cut off (test/charts.test.ts renders every chart and checks that nothing
+ * falls outside it).
+ */
+function textWidth(text: string, fontSize: number): number {
+  let em = 0;
+  for (const ch of text) {
+    if (/[ilIj.,:;'|!()[\]ft ]/.test(ch)) em += 0.32;
+    else if (/[mwMW@%]/.test(ch)) em += 0.9;
+    else if (/[A-Z]/.test(ch)) em += 0.7;
+    else em += 0.6;
+  }
+  return em * fontSize;
 }
 
 function frame(width: number, height: number, title: string, body: string): string {
@@ -78,47 +82,70 @@ function extent(values: ArrayLike<number>): [number, number] {
   return [lo, hi];
 }
 
+/** Legend rows are this far apart; a swatch and a gap (LEGEND_SWATCH) come before each name. */
+const LEGEND_ROW = 16;
+const LEGEND_SWATCH = 18;
+
+/** The powers of ten between 10^lo and 10^hi (exponents given). */
+function powersOfTen(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) out.push(10 ** e);
+  return out;
+}
+
 export function lineChart(o: LineChartOptions): string {
-  const width = o.width ?? 640;
-  const height = o.height ?? 360;
-  const pw = width - MARGIN.left - MARGIN.right;
-  const ph = height - MARGIN.top - MARGIN.bottom;
   const tx = (x: number) => (o.logX ? Math.log10(x) : x);
   const all = o.series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(tx(x)) && Number.isFinite(y));
   const ys = [...all.map(([, y]) => y), ...(o.hLines ?? []).map((h) => h.y)];
   const [x0, x1] = o.xRange ? o.xRange.map(tx) : extent(all.map(([x]) => tx(x)));
   const [y0, y1] = o.yRange ?? [Math.min(0, extent(ys)[0]), extent(ys)[1] * 1.05 || 1];
-  const sx = (x: number) => MARGIN.left + ((tx(x) - x0) / (x1 - x0 || 1)) * pw;
+  const yTicks = linearTicks(y0, y1, 5);
+  const yLabels = tickLabels(yTicks);
+  // An axis whose points are all whole numbers (epochs, counts) gets whole-number ticks.
+  const wholeX = !o.logX && all.length > 0 && all.every(([x]) => Number.isInteger(x)) && (o.xRange ?? []).every(Number.isInteger);
+  const xTicks = o.logX ? powersOfTen(x0, x1) : linearTicks(x0, x1, 5, wholeX);
+  const xLabels = o.logX ? xTicks.map((x) => formatNumber(x)) : tickLabels(xTicks);
+
+  // Room for the longest y label beside the rotated axis title, for the longest legend name,
+  // and for every legend row (the canvas grows if it must): nothing is drawn outside it.
+  const left = Math.max(MARGIN.left, 24 + Math.ceil(Math.max(0, ...yLabels.map((l) => textWidth(l, 11)))) + 6);
+  const legend = Math.max(0, ...o.series.map((s) => textWidth(s.name, 11)));
+  const right = Math.max(MARGIN.right, 10 + LEGEND_SWATCH + Math.ceil(legend) + 10);
+  const width = Math.max(o.width ?? 640, left + right + 200);
+  const height = Math.max(o.height ?? 360, MARGIN.top + 12 + o.series.length * LEGEND_ROW + MARGIN.bottom);
+  const pw = width - left - right;
+  const ph = height - MARGIN.top - MARGIN.bottom;
+  const sx = (x: number) => left + ((tx(x) - x0) / (x1 - x0 || 1)) * pw;
   const sy = (y: number) => MARGIN.top + ph - ((y - y0) / (y1 - y0 || 1)) * ph;
   const parts: string[] = [];
-  for (const t of ticks(y0, y1, 5)) {
-    parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#eee"/>`);
-    parts.push(`<text x="${MARGIN.left - 6}" y="${sy(t) + 4}" text-anchor="end">${fmt(t)}</text>`);
-  }
-  for (const t of ticks(x0, x1, o.logX ? Math.max(1, Math.round(x1 - x0)) : 5)) {
-    const x = o.logX ? 10 ** t : t;
-    parts.push(`<text x="${sx(x)}" y="${MARGIN.top + ph + 16}" text-anchor="middle">${fmt(x)}</text>`);
-  }
-  parts.push(`<rect x="${MARGIN.left}" y="${MARGIN.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
-  parts.push(`<text x="${MARGIN.left + pw / 2}" y="${height - 8}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
+  yTicks.forEach((t, i) => {
+    parts.push(`<line x1="${left}" x2="${left + pw}" y1="${sy(t)}" y2="${sy(t)}" stroke="#eee"/>`);
+    parts.push(`<text x="${left - 6}" y="${sy(t) + 4}" text-anchor="end">${yLabels[i]}</text>`);
+  });
+  xTicks.forEach((x, i) => parts.push(`<text x="${sx(x)}" y="${MARGIN.top + ph + 16}" text-anchor="middle">${xLabels[i]}</text>`));
+  parts.push(`<rect x="${left}" y="${MARGIN.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
+  parts.push(`<text x="${left + pw / 2}" y="${height - 8}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   parts.push(
     `<text transform="translate(14 ${MARGIN.top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(o.yLabel)}</text>`,
   );
   (o.hLines ?? []).forEach((h) => {
-    parts.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left + pw}" y1="${sy(h.y)}" y2="${sy(h.y)}" stroke="#444" stroke-dasharray="6 4"/>`);
-    parts.push(`<text x="${MARGIN.left + pw - 4}" y="${sy(h.y) - 4}" text-anchor="end">${escapeXml(h.label)}</text>`);
+    parts.push(`<line x1="${left}" x2="${left + pw}" y1="${sy(h.y)}" y2="${sy(h.y)}" stroke="#444" stroke-dasharray="6 4"/>`);
+    parts.push(`<text x="${left + pw - 4}" y="${sy(h.y) - 4}" text-anchor="end">${escapeXml(h.label)}</text>`);
   });
   o.series.forEach((s, i) => {
     const color = PALETTE[i % PALETTE.length];
+    // Past the palette, series are dashed, so no two look alike.
+    const dash = i >= PALETTE.length ? ' stroke-dasharray="5 3"' : '';
     const pts = s.points.filter(([x, y]) => Number.isFinite(tx(x)) && Number.isFinite(y));
     if (pts.length > 0) {
       const d = pts.map(([x, y], k) => `${k === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join('');
-      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
+      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
       if (pts.length <= 40) pts.forEach(([x, y]) => parts.push(`<circle cx="${sx(x)}" cy="${sy(y)}" r="2.5" fill="${color}"/>`));
     }
-    const ly = MARGIN.top + 12 + i * 16;
-    parts.push(`<rect x="${width - MARGIN.right + 10}" y="${ly - 8}" width="12" height="3" fill="${color}"/>`);
-    parts.push(`<text x="${width - MARGIN.right + 26}" y="${ly - 3}">${escapeXml(s.name)}</text>`);
+    const ly = MARGIN.top + 12 + i * LEGEND_ROW;
+    const lx = width - right + 10;
+    parts.push(`<line x1="${lx}" x2="${lx + 14}" y1="${ly - 6.5}" y2="${ly - 6.5}" stroke="${color}" stroke-width="3"${dash}/>`);
+    parts.push(`<text x="${lx + LEGEND_SWATCH}" y="${ly - 3}">${escapeXml(s.name)}</text>`);
   });
   return frame(width, height, o.title, parts.join(''));
 }
@@ -145,8 +172,10 @@ export function histogram(o: HistogramOptions): string {
   });
   parts.push(`<rect x="60" y="${MARGIN.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   parts.push(`<text x="54" y="${MARGIN.top + 8}" text-anchor="end">${top}</text><text x="54" y="${MARGIN.top + ph}" text-anchor="end">0</text>`);
-  parts.push(`<text x="60" y="${MARGIN.top + ph + 16}" text-anchor="start">${fmt(lo)}</text>`);
-  parts.push(`<text x="${60 + pw}" y="${MARGIN.top + ph + 16}" text-anchor="end">${fmt(hi)}</text>`);
+  // The ends, with the digits that tell them apart (ϕ near 1 spans 0.9995 to 1.0004).
+  const tol = (hi - lo) * 1e-3;
+  parts.push(`<text x="60" y="${MARGIN.top + ph + 16}" text-anchor="start">${formatNumber(lo, tol)}</text>`);
+  parts.push(`<text x="${60 + pw}" y="${MARGIN.top + ph + 16}" text-anchor="end">${formatNumber(hi, tol)}</text>`);
   parts.push(`<text x="${60 + pw / 2}" y="${height - 8}" text-anchor="middle">${escapeXml(o.xLabel)}</text>`);
   return frame(width, height, o.title, parts.join(''));
 }

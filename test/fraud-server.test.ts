@@ -190,7 +190,7 @@ describe('fraud service: requests', () => {
         'kintsugi_train_queue_depth 26',
         'kintsugi_class_phi{class="fraud"}',
         'kintsugi_class_phi{class="legit"}',
-        'kintsugi_train_step_seconds{quantile="0.99"}',
+        'kintsugi_train_step_seconds_bucket{le="0.01"}',
         'kintsugi_checkpoint_seconds',
         'fraud_server_labels_rejected_total{reason="queue_full"} 1',
         'fraud_server_labels_total 90',

@@ -135,12 +135,12 @@ function createMetrics(service) {
     steps: new client.Counter({ name: 'kintsugi_train_steps_total', help: 'Training steps finished in this process', registers: [register] }),
     stepFailures: new client.Counter({ name: 'kintsugi_train_step_failures_total', help: 'Training steps (or checkpoints) that failed', registers: [register] }),
     examples: new client.Counter({ name: 'kintsugi_train_examples_total', help: 'Examples trained in this process', registers: [register] }),
-    stepSeconds: new client.Summary({
+    // A histogram, not a summary: observed hundreds of times a second on the request thread, and
+    // a summary's t-digest cost about 9% of that thread's time here (quantiles: histogram_quantile).
+    stepSeconds: new client.Histogram({
       name: 'kintsugi_train_step_seconds',
       help: 'Time of one step in the worker',
-      percentiles: [0.5, 0.99],
-      maxAgeSeconds: 60,
-      ageBuckets: 6,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
       registers: [register],
     }),
     loss: new client.Gauge({ name: 'kintsugi_train_loss', help: 'Loss of the last training batch', registers: [register] }),

@@ -79,22 +79,24 @@ class LabelLog {
   }
 
   /**
-   * Up to `limit` rows after `position`, in log order, as one batch: x (rows × features, float32,
-   * as logged) and y (rows), plus the position of the last row.
+   * Up to `limit` rows after `position`, in log order: x (rows × features, float32, as logged),
+   * y (rows), each row's position (seq), and the position of the last row.
    */
   read(position, limit) {
     const rows = this.rangeStmt.all(position, limit);
     const x = new Float32Array(rows.length * this.features);
     const bytes = new Uint8Array(x.buffer);
     const y = new Float32Array(rows.length);
+    const seq = new Float64Array(rows.length);
     const rowBytes = this.features * 4;
     for (let i = 0; i < rows.length; i++) {
-      const [, label, features] = rows[i];
-      if (features.length !== rowBytes) throw new Error(`label log row ${rows[i][0]} has ${features.length} feature bytes; expected ${rowBytes}`);
+      const [position, label, features] = rows[i];
+      if (features.length !== rowBytes) throw new Error(`label log row ${position} has ${features.length} feature bytes; expected ${rowBytes}`);
       bytes.set(features, i * rowBytes); // little-endian float32, as written
       y[i] = label;
+      seq[i] = position;
     }
-    return { rows: rows.length, x, y, last: rows.length ? rows[rows.length - 1][0] : position };
+    return { rows: rows.length, x, y, seq, last: rows.length ? seq[rows.length - 1] : position };
   }
 
   /** Every row with a transaction id: id → { seq, label, features } (for checks and tests). */

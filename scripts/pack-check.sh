@@ -17,6 +17,13 @@ echo "pack-check: packed $tarball ($(du -h "$tmp/$tarball" | cut -f1))"
 unpacked=$(tar -xzOf "$tmp/$tarball" | wc -c)
 echo "pack-check: $(du -k "$tmp/$tarball" | cut -f1) KiB packed, $((unpacked / 1024)) KiB unpacked"
 [ "$unpacked" -le $((5 * 1024 * 1024)) ] || { echo "pack-check: the package unpacks to more than 5 MB"; exit 1; }
+# prepack drops the clone's `prepare` script from the packed manifest (npm 11 warns about it as an
+# install script) and postpack puts it back (scripts/pack-manifest.cjs).
+tar -xzOf "$tmp/$tarball" package/package.json | node -e "
+const p = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+if (p.scripts && p.scripts.prepare) { console.error('pack-check: the packed package.json still has a prepare script'); process.exit(1); }"
+node -e "if (!require('./package.json').scripts.prepare) { console.error('pack-check: postpack did not restore the prepare script'); process.exit(1); }"
+[ ! -e build/package.json.before-pack ] || { echo "pack-check: postpack left build/package.json.before-pack behind"; exit 1; }
 
 mkdir "$tmp/app"
 cd "$tmp/app"

@@ -58,15 +58,20 @@ const CLASS_DEFAULTS: ResolvedClassOptions = {
 
 export function resolveClassOptions(options: ClassPathwayOptions = {}): ResolvedClassOptions {
   const o = mergeKnown('kintsugi', CLASS_DEFAULTS, options, 'valueWeightedLoss option');
+  checkGildingOptions(o);
+  checkChoice('absentClass', o.absentClass, ['keep', 'zero']);
+  checkChoice('weighting', o.weighting, ['balanced', 'frequency']);
+  return o;
+}
+
+/** The options the loss-level streams share with the parameter stream, checked by its rules. */
+export function checkGildingOptions(o: Required<Pick<ClassPathwayOptions, 'gildingRate' | 'annealing' | 'phiMin' | 'phiMax' | 'crack' | 'normalize'>>): void {
   checkNumber('gildingRate', o.gildingRate, NUMBER_RULES.gildingRate);
   checkNumber('annealing', o.annealing, NUMBER_RULES.annealing);
   checkNumber('phiMin', o.phiMin, NUMBER_RULES.phiMin);
   checkNumber('phiMax', o.phiMax, NUMBER_RULES.phiMax);
   checkChoice('crack', o.crack, CHOICES.crack ?? []);
   checkChoice('normalize', o.normalize, CHOICES.normalize ?? []);
-  checkChoice('absentClass', o.absentClass, ['keep', 'zero']);
-  checkChoice('weighting', o.weighting, ['balanced', 'frequency']);
-  return o;
 }
 
 /** The class stream's recipe from a saved config (getConfig's `classStream`), every option checked. */
@@ -83,7 +88,7 @@ export interface ClassState {
 }
 
 /** Per-sample loss of the named built-ins, as tfjs-layers defines them (clipped probabilities). */
-function perSampleLoss(base: BaseLoss, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
+export function perSampleLoss(base: BaseLoss, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
   if (typeof base === 'function') return base(yTrue, yPred);
   const eps = 1e-7;
   const p = tf.clipByValue(yPred, eps, 1 - eps);

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BaseLoss, ClassPathwayOptions, ClassStream, isClassWeight, readSavedRecipe } from './class-pathways';
+import { ExamplePathwayOptions, ExampleStream, isExampleWeight } from './example-pathways';
 import { activeKernel, DeviceKernel, openDevice } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
 import { checkNumber, DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, NUMBER_RULES, ResolvedOptions, resolveOptions } from './options';
@@ -47,6 +48,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private readonly params: KernelParams;
   private readonly states: VariableStates;
   private readonly classes: ClassStream;
+  private readonly examples: ExampleStream;
   /** Set by dispose(): a disposed optimizer refuses to step (its state is gone). */
   private disposed = false;
   private readonly stats = new StepStats();
@@ -69,6 +71,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.states = new VariableStates(this.params.granularity, this.options.base);
     this.storage = new VariableStorage(this.options.storage);
     this.classes = new ClassStream(this.options.nonFinite);
+    this.examples = new ExampleStream(this.options.nonFinite);
     // Last: 'cuda' throws here when no GPU can be used, before the optimizer holds anything.
     ({ kernel: this.device, reason: this.deviceReason } = openDevice(this.options.device));
   }
@@ -90,6 +93,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.checkLive();
     // Taken now, kept only if this step succeeds: any error below drops it.
     const classProposal = this.classes.takeProposal();
+    const exampleProposal = this.examples.takeProposal();
     let kept = false;
     try {
       // nonFinite 'throw': a NaN/±Infinity class loss or crack throws here, before anything changes.
@@ -108,6 +112,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
       (this.device ?? activeKernel()).step(kvars, this.params, out);
       this.storage.commit(plan.variables, out.skipped);
       this.classes.commit(classProposal);
+      this.examples.commit(exampleProposal);
       this.states.keepBinding();
       kept = true;
       this.stats.record(plan.states, opened, out);
@@ -127,7 +132,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     this.checkLive();
     try {
-      return this.classes.training(() => super.computeGradients(f, varList));
+      return this.classes.training(() => this.examples.training(() => super.computeGradients(f, varList)));
     } catch (e) {
       // A model loaded without its function loss fails here: the error says how to compile it again.
       throw this.classes.explainMissingLoss(e);
@@ -147,6 +152,29 @@ export class KintsugiOptimizer extends tf.Optimizer {
    */
   valueWeightedLoss(base?: BaseLoss, options?: ClassPathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
     return this.classes.loss(base, options);
+  }
+
+  /**
+   * Example pathways: one value weight per training example, gilded by that example's loss each
+   * time it is in a training batch, and weighting that loss: (1/b) Σ_r ϕ_{id(r)} l_r, ϕ held
+   * constant (src/example-pathways.ts, docs/algorithm.md). The targets carry each row's example id
+   * as their last column: `model.fitDataset(exampleDataset(x, y), …)`. ϕ moves only in training
+   * steps; evaluate and validation report the plain mean loss. Saved with the optimizer's weights
+   * (`kintsugi/examples/phi`, `kintsugi/examples/seen`); after a load, make the loss again with
+   * the same options.
+   */
+  exampleWeightedLoss(base: BaseLoss, options: ExamplePathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
+    return this.examples.loss(base, options);
+  }
+
+  /** A copy of the examples' value weights, or null before the example pathways have trained (or been restored). */
+  exampleValueWeights(): Float32Array | null {
+    return this.examples.values()?.phi ?? null;
+  }
+
+  /** A copy of how many training batches each example has been in, or null as exampleValueWeights(). */
+  exampleTimesSeen(): Int32Array | null {
+    return this.examples.values()?.seen ?? null;
   }
 
   /** A copy of the class value weights of the loss-level stream (read back from the backend), or null before it has run. */
@@ -206,7 +234,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /**
    * Iteration count, then every ϕ, then the base moments, in tfjs's positional convention
    * (`<variable>/phi`, `<variable>/m` and `<variable>/v` for adam, `<variable>/momentum`; see
-   * ./state), then the class stream's `kintsugi/classes/phi` and `kintsugi/classes/crack`.
+   * ./state), then the class stream's `kintsugi/classes/phi` and `kintsugi/classes/crack`, then
+   * the example pathways' `kintsugi/examples/phi` and `kintsugi/examples/seen`.
    * The tensors are snapshots owned by the optimizer until the next getWeights() or dispose().
    */
   override async getWeights(): Promise<NamedTensor[]> {
@@ -214,7 +243,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.device?.sync();
     const saved = this.states.saved();
     const named: NamedTensor[] = [await this.saveIterations()];
-    named.push(...stateWeights(saved, this.options.base), ...this.classes.savedWeights());
+    named.push(...stateWeights(saved, this.options.base), ...this.classes.savedWeights(), ...this.examples.savedWeights());
     this.exported = named.map((w) => w.tensor);
     return named;
   }
@@ -236,13 +265,16 @@ export class KintsugiOptimizer extends tf.Optimizer {
     const iterations = await readIterations(weightValues[0]);
     const all = weightValues.slice(1);
     const classEntries = all.filter((w) => isClassWeight(w));
-    const saved = await readStateWeights(all.filter((w) => !isClassWeight(w)), this.options.base);
+    const exampleEntries = all.filter((w) => isExampleWeight(w));
+    const saved = await readStateWeights(all.filter((w) => !isClassWeight(w) && !isExampleWeight(w)), this.options.base);
     const classState = await this.classes.read(classEntries);
+    const exampleState = await this.examples.read(exampleEntries);
     // Everything checked: commit.
     this.iterations_ = iterations;
     this.device?.reset();
     this.states.restore(saved);
     this.classes.restore(classState);
+    this.examples.restore(exampleState);
   }
 
   override dispose(): void {
@@ -253,6 +285,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.device?.dispose();
     this.plan = null;
     this.classes.reset();
+    this.examples.reset();
     super.dispose();
   }
 

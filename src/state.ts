@@ -6,7 +6,7 @@
  * takes): the iteration count (`iter`, written by tf.Optimizer), then every variable's
  * `<variable>/phi`, then every `<variable>/momentum` (base `momentum`) or every `<variable>/m`
  * followed by every `<variable>/v` (base `adam`), then the class stream's entries
- * (`kintsugi/classes/…`, see ../class-pathways). A restored entry binds at the variable's first
+ * (`kintsugi/classes/…`, see ../class-pathways; then `kintsugi/examples/…`, see ../example-pathways). A restored entry binds at the variable's first
  * step: to the variable of the same name, else to the variable at the same position in the
  * gradient list if its sizes fit, else the variable starts fresh.
  */

@@ -94,7 +94,7 @@ describe('phiReport arguments', () => {
       [undefined, {}, TypeError, /^phiReport: the first argument must be a KintsugiOptimizer \(made by kintsugi\(\)\); got undefined$/],
       [tf.train.adam(), {}, TypeError, /got an object of class AdamOptimizer$/],
       [optimizer, 'big', TypeError, /^phiReport: options must be an object; got "big"$/],
-      [optimizer, { topp: 3 }, RangeError, /^phiReport: unknown option 'topp'; the options are title, recorder, firstLayer, top, classNames$/],
+      [optimizer, { topp: 3 }, RangeError, /^phiReport: unknown option 'topp'; the options are title, recorder, firstLayer, top, classNames, exampleLabels$/],
       [optimizer, { top: -1 }, RangeError, /^phiReport: option 'top' must be a whole number ≥ 0; got -1$/],
       [optimizer, { title: 7 }, TypeError, /^phiReport: option 'title' must be a string; got 7$/],
       [optimizer, { recorder: { snapshots: [] } }, TypeError, /^phiReport: option 'recorder' must be a PhiRecorder \(new PhiRecorder\(optimizer\)\); got an object of class Object$/],

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * The CUDA kernel: the addon `npm run build:cuda` builds (build/cuda/kintsugi_cuda.node, never
  * shipped in a prebuild), wrapped for the optimizer's `device: 'cuda'`. Each variable's ϕ, m and
@@ -105,7 +106,11 @@ export function cudaStatus(): { ok: true; addon: CudaAddon; probe: CudaProbe } |
   const loaded = loadCudaAddon();
   if ('error' in loaded) return { ok: false, reason: loaded.error };
   const probe = loaded.probe();
-  if (!probe.ok) return { ok: false, reason: `the CUDA addon found no usable GPU: ${probe.reason}` };
+  if (!probe.ok) {
+    // CUDA reports a machine with no NVIDIA driver at all as an "insufficient" driver.
+    const hint = /InsufficientDriver/.test(probe.reason) ? ' (no NVIDIA driver, or one older than this CUDA runtime needs)' : '';
+    return { ok: false, reason: `the CUDA addon found no usable GPU: ${probe.reason}${hint}` };
+  }
   return { ok: true, addon: loaded, probe };
 }
 

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /** Messages between the trainer (caller's thread) and its worker. Internal. */
 import type { CheckpointInfo, ModelSpec, SnapshotTensor, StepResult, TrainerInfo, TrainerLoss } from './types';
 import type { KintsugiOptions } from '../index';

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * `createTrainer(options)`: Kintsugi training in a `worker_threads` worker, prediction on the
  * caller's thread.

@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 /**
  * Public types of the trainer: training in a `worker_threads` worker while the caller's thread
  * keeps predicting from the weights the worker publishes.

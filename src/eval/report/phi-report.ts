@@ -25,8 +25,10 @@ export interface PhiReportOptions {
   firstLayer?: FirstLayer;
   /** Most gilded pathways listed per variable. Default 8. */
   top?: number;
-  /** Class names for the loss-level stream, e.g. ['legit', 'fraud']. */
+  /** Class names for the loss-level stream, e.g. ['legit', 'fraud']; they also name example labels. */
   classNames?: string[];
+  /** Each training example's label (by example id), shown beside the most gilded examples. */
+  exampleLabels?: ArrayLike<number>;
 }
 
 /** Which input features feed pathway `index` of the first layer, strongest |w| first. */
@@ -44,7 +46,7 @@ function feeders(layer: FirstLayer, granularity: string, index: number): string 
     .join(', ');
 }
 
-const REPORT_DEFAULTS: PhiReportOptions = { title: undefined, recorder: undefined, firstLayer: undefined, top: 8, classNames: undefined };
+const REPORT_DEFAULTS: PhiReportOptions = { title: undefined, recorder: undefined, firstLayer: undefined, top: 8, classNames: undefined, exampleLabels: undefined };
 
 /**
  * Every argument checked before anything is drawn, each error naming the option and what it
@@ -64,6 +66,10 @@ function checkReportArguments(optimizer: unknown, options: unknown): Required<Pi
     throw new TypeError(`phiReport: option 'classNames' must be a list of strings; got ${show(o.classNames)}`);
   }
   if (o.firstLayer !== undefined) checkFirstLayer(o.firstLayer);
+  const labels = o.exampleLabels as unknown;
+  if (labels !== undefined && !(Array.isArray(labels) || ArrayBuffer.isView(labels))) {
+    throw new TypeError(`phiReport: option 'exampleLabels' must be a list or typed array of labels, one per example id; got ${kindOf(labels)}`);
+  }
   return o;
 }
 
@@ -84,6 +90,48 @@ function checkFirstLayer(layer: unknown): void {
   }
   if (!Array.isArray(l.featureNames) || !l.featureNames.every((n) => typeof n === 'string')) fail(`has featureNames ${show(l.featureNames)}, not a list of strings`);
   if ((l.featureNames as string[]).length !== inputs) fail(`has ${(l.featureNames as string[]).length} featureNames for ${inputs} inputs`, RangeError);
+}
+
+/**
+ * The example pathways: how many examples, how many were seen, and the `top` most gilded (id,
+ * label, ϕ, times seen); null before they have trained. The top ones are picked in one pass,
+ * so a million examples cost no sort.
+ */
+function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: ArrayLike<number> | undefined, classNames: string[] | undefined): string | null {
+  const phi = optimizer.exampleValueWeights();
+  const seen = optimizer.exampleTimesSeen();
+  if (!phi || !seen) return null;
+  if (labels !== undefined && labels.length !== phi.length) {
+    throw new RangeError(`phiReport: option 'exampleLabels' has ${labels.length} labels, but the example pathways hold ${phi.length} examples`);
+  }
+  const best: number[] = [];
+  let seenOnce = 0;
+  let max = 0;
+  for (let id = 0; id < phi.length; id++) {
+    if (seen[id] > 0) seenOnce++;
+    max = Math.max(max, phi[id]);
+    if (top === 0 || (best.length === top && phi[id] <= phi[best[top - 1]])) continue;
+    let at = best.length === top ? top - 1 : best.length;
+    while (at > 0 && phi[best[at - 1]] < phi[id]) {
+      best[at] = best[at - 1];
+      at--;
+    }
+    best[at] = id;
+  }
+  const labelOf = (id: number) => {
+    if (labels === undefined) return '';
+    const label = labels[id];
+    return `<td>${escapeXml(classNames?.[label] ?? String(label))}</td>`;
+  };
+  const rows = best.map((id) => `<tr><td>${id}</td>${labelOf(id)}<td>${phi[id].toFixed(4)}</td><td>${seen[id]}</td></tr>`);
+  return [
+    '<h2>Example pathways (most gilded training examples)</h2>',
+    `<p>${phi.length} examples · ${seenOnce} seen in training · max ϕ ${max.toFixed(3)}</p>`,
+    histogram({ title: 'ϕ of the examples', xLabel: 'ϕ', values: phi }),
+    `<table><tr><th>example</th>${labels === undefined ? '' : '<th>label</th>'}<th>ϕ</th><th>times seen</th></tr>`,
+    ...rows,
+    '</table>',
+  ].join('\n');
 }
 
 export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOptions = {}): string {
@@ -114,6 +162,8 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
     });
     sections.push('</table>');
   }
+  const examples = examplesSection(optimizer, top, o.exampleLabels, o.classNames);
+  if (examples) sections.push(examples);
   sections.push('<h2>Parameter pathways</h2>');
   for (const v of stats.variables) {
     const phi = optimizer.valueWeights(v.name);

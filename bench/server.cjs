@@ -314,7 +314,7 @@ async function trained(url, fn) {
   return { result, examples: b.examples - a.examples, seconds: seconds(t0), busySeconds: busy, backlog: b.log.backlog };
 }
 
-/** Seconds the server's worker has spent inside training steps (its step-time summary's sum). */
+/** Seconds the server's worker has spent inside training steps (its step-time histogram's sum). */
 async function stepSecondsSum(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   return Number(/^kintsugi_train_step_seconds_sum ([\d.e+-]+)/m.exec(text)?.[1] ?? 0);

@@ -79,7 +79,7 @@ export interface ExampleProposal {
  * not changed); `ids` and `losses` one value per row of the batch. An example in several rows is
  * gilded once, with the mean of its rows' losses. Returns the proposal.
  */
-export function gildExamples(phi: Float32Array, ids: Int32Array, losses: ArrayLike<number>, o: ResolvedExampleOptions): ExampleProposal {
+export function gildExamples(phi: Float32Array | null, ids: Int32Array, losses: ArrayLike<number>, o: ResolvedExampleOptions): ExampleProposal {
   const slotOf = new Map<number, number>();
   const slot = new Int32Array(ids.length);
   const distinct: number[] = [];
@@ -107,7 +107,7 @@ export function gildExamples(phi: Float32Array, ids: Int32Array, losses: ArrayLi
   const hat = new Float64Array(n);
   let mass = 0;
   for (let s = 0; s < n; s++) {
-    const old = phi[distinct[s]];
+    const old = phi ? phi[distinct[s]] : 1; // no state yet: every ϕ is 1
     mass += old;
     const a = Math.max(0, 1 - o.annealing * old);
     hat[s] = old + o.gildingRate * a * ((lossSum[s] / rows[s]) * crackScale);
@@ -117,7 +117,7 @@ export function gildExamples(phi: Float32Array, ids: Int32Array, losses: ArrayLi
   for (let s = 0; s < n; s++) next[s] = clamp(scale * hat[s], o.phiMin, o.phiMax);
   const weights = new Float32Array(ids.length);
   for (let r = 0; r < ids.length; r++) weights[r] = next[slot[r]];
-  return { examples: phi.length, ids: Int32Array.from(distinct), phi: next, rows: Int32Array.from(rows), weights };
+  return { examples: o.examples, ids: Int32Array.from(distinct), phi: next, rows: Int32Array.from(rows), weights };
 }
 
 function clamp(x: number, lo: number, hi: number): number {
@@ -267,12 +267,18 @@ export class ExampleStream {
     return tf.tidy(() => {
       const [batch, columns] = yTrue.shape as number[];
       const losses = rowLosses(base, labelsOf(yTrue, yPred, true), yPred);
-      const idValues = tf.slice(yTrue, [0, columns - 1], [batch, 1]).dataSync();
-      const lossValues = losses.dataSync();
+      // One read-back for both: each is a pipeline stall on an asynchronous backend.
+      const both = tf.concat([tf.slice(yTrue, [0, columns - 1], [batch, 1]), tf.reshape(losses, [batch, 1])], 1).dataSync();
+      const idValues = new Float32Array(batch);
+      const lossValues = new Float32Array(batch);
+      for (let r = 0; r < batch; r++) {
+        idValues[r] = both[2 * r];
+        lossValues[r] = both[2 * r + 1];
+      }
       const ids = checkedIds(idValues, o.examples);
       let proposal: ExampleProposal | null = null;
       if (allFinite(lossValues)) {
-        proposal = gildExamples(this.state?.phi ?? new Float32Array(o.examples).fill(1), ids, lossValues, o);
+        proposal = gildExamples(this.state?.phi ?? null, ids, lossValues, o);
       } else if (this.nonFinite === 'throw') {
         throw new NonFiniteGradientError(
           'kintsugi/examples',
@@ -310,12 +316,18 @@ export class ExampleStream {
     return this.state ? { phi: this.state.phi.slice(), seen: this.state.seen.slice() } : null;
   }
 
+  /** A copy of one array of the state, or null before the stream has state. */
+  copyOf<K extends keyof ExampleState>(key: K): ExampleState[K] | null {
+    return this.state ? (this.state[key].slice() as ExampleState[K]) : null;
+  }
+
   /** `kintsugi/examples/phi` (float32) and `kintsugi/examples/seen` (int32); none before the stream has state. */
   savedWeights(): NamedTensor[] {
     if (!this.state) return [];
     return [
-      { name: `${EXAMPLE_PREFIX}phi`, tensor: tf.tensor1d(this.state.phi, 'float32') },
-      { name: `${EXAMPLE_PREFIX}seen`, tensor: tf.tensor1d(this.state.seen, 'int32') },
+      // Copies: the state changes in place at every step, and a tensor keeps the array it is given.
+      { name: `${EXAMPLE_PREFIX}phi`, tensor: tf.tensor1d(this.state.phi.slice(), 'float32') },
+      { name: `${EXAMPLE_PREFIX}seen`, tensor: tf.tensor1d(this.state.seen.slice(), 'int32') },
     ];
   }
 

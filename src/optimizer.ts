@@ -169,12 +169,12 @@ export class KintsugiOptimizer extends tf.Optimizer {
 
   /** A copy of the examples' value weights, or null before the example pathways have trained (or been restored). */
   exampleValueWeights(): Float32Array | null {
-    return this.examples.values()?.phi ?? null;
+    return this.examples.copyOf('phi');
   }
 
   /** A copy of how many training batches each example has been in, or null as exampleValueWeights(). */
   exampleTimesSeen(): Int32Array | null {
-    return this.examples.values()?.seen ?? null;
+    return this.examples.copyOf('seen');
   }
 
   /** A copy of the class value weights of the loss-level stream (read back from the backend), or null before it has run. */

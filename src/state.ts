@@ -214,10 +214,12 @@ export class VariableStates {
 
 /** Every `<variable>/phi`, then the moments of each suffix of `base`: new tensors. */
 export function stateWeights(saved: readonly SavedState[], base: Base): NamedTensor[] {
-  const named: NamedTensor[] = saved.map((s) => ({ name: `${s.name}/phi`, tensor: tf.tensor1d(s.phi) }));
+  // Copies: tf.tensor1d keeps the array it is given on cpu, and the kernel updates ϕ, m and v in
+  // place, so a tensor made from them would change with every later step.
+  const named: NamedTensor[] = saved.map((s) => ({ name: `${s.name}/phi`, tensor: tf.tensor1d(s.phi.slice()) }));
   const suffixes = MOMENT_SUFFIX[base];
   suffixes.forEach((suffix, k) => {
-    named.push(...saved.map((s) => ({ name: `${s.name}/${suffix}`, tensor: tf.tensor1d(k === 0 ? s.m : s.v) })));
+    named.push(...saved.map((s) => ({ name: `${s.name}/${suffix}`, tensor: tf.tensor1d((k === 0 ? s.m : s.v).slice()) })));
   });
   return named;
 }

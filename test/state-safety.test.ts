@@ -32,6 +32,24 @@ async function trained(options = {}) {
 beforeAll(() => useBackend('cpu'));
 afterAll(() => tf.disposeVariables());
 
+describe('getWeights: a snapshot', () => {
+  it('later steps do not change the tensors it returned, so setWeights with them rolls back', async () => {
+    for (const granularity of ['weight', 'unit', 'layer'] as const) {
+      const { opt, grads, saved, a } = await trained({ granularity });
+      const weights = await opt.getWeights();
+      const thetaThen = Array.from(a.dataSync());
+      for (let i = 0; i < 2; i++) opt.applyGradients(grads());
+      // The tensors returned before the two steps still hold the state of that moment.
+      const now = await Promise.all(weights.map(async (w) => [w.name, Array.from(await w.tensor.data())] as [string, number[]]));
+      expect(now).toEqual(saved);
+      await opt.setWeights(toWeights(saved));
+      a.assign(tf.tensor(thetaThen, a.shape));
+      expect(await stateOf(opt)).toEqual(saved);
+      opt.dispose();
+    }
+  });
+});
+
 describe('setWeights: a failed restore changes nothing', () => {
   it('a ϕ or m of the wrong length for the right variable: every step throws the same error, and all restored state stays', async () => {
     for (const suffix of ['phi', 'm', 'v']) {

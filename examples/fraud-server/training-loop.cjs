@@ -16,8 +16,8 @@
 // 4 about half that), and memory holds at most that many batches (16 × 64 rows: 56 KB). The
 // backlog stays in the log, on disk.
 //
-// The log is read in chunks: once half the batches in flight have finished, one query reads
-// the rows of all the batches that refill it. A query per batch cost this thread about 0.3 ms
+// The log is read in chunks: once fewer than half of `inFlight` batches are still posted, one
+// query reads the rows of all the batches that refill it. A query per batch cost this thread about 0.3 ms
 // (better-sqlite3 re-prepares a range query whenever its bound values change), and on 2 cores
 // every millisecond this thread runs is taken from the niced training thread.
 'use strict';
@@ -46,7 +46,7 @@ class TrainingLoop {
 
   /** Whether a full batch waits in the log (before `end`, when given). */
   hasFullBatch() {
-    return Math.min(this.log.lastSeq, this.end) - this.sentPosition >= this.batchSize;
+    return this.fullBatches() > 0;
   }
 
   /** Labels committed to the log and not trained yet. */
@@ -61,7 +61,7 @@ class TrainingLoop {
 
   /**
    * Looks for full batches and posts them, up to `inFlight` at once, reading them in one query
-   * when at most half of `inFlight` are still posted. Call after each append.
+   * when fewer than half of `inFlight` are still posted. Call after each append.
    */
   kick() {
     const lowWater = Math.max(1, Math.floor(this.inFlight / 2));
@@ -71,8 +71,7 @@ class TrainingLoop {
       const batches = Math.floor(chunk.rows / this.batchSize);
       if (batches === 0) break;
       standardizeInPlace(chunk.x);
-      const width = chunk.x.length / chunk.rows;
-      for (let b = 0; b < batches; b++) this.post(chunk, b, width);
+      for (let b = 0; b < batches; b++) this.post(chunk, b, this.log.features);
     }
     if (this.posted === 0) this.resolveIdle();
   }

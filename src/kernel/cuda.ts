@@ -143,6 +143,8 @@ export class CudaKernel implements DeviceKernel {
   private ids = new Int32Array(16);
   private readonly thetas: Float32Array[] = [];
   private readonly grads: Float32Array[] = [];
+  /** Whether a step ran since the host arrays were last brought up to date: sync() copies only then. */
+  private dirty = false;
 
   constructor(addon: CudaAddon, probe: CudaProbe) {
     this.session = new addon.Session();
@@ -181,6 +183,7 @@ export class CudaKernel implements DeviceKernel {
       const bad = session.step(this.ids.subarray(0, count), this.thetas, this.grads, packParams(params, this.packed), out.skipped, out.meanAbsDeltaPhi);
       if (bad >= 0) throw new NonFiniteGradientError(vars[bad].name);
       made.length = 0;
+      this.dirty = true;
     } finally {
       // A step that failed leaves no device state behind for variables it introduced.
       for (const slot of made) {
@@ -194,13 +197,17 @@ export class CudaKernel implements DeviceKernel {
 
   sync(): void {
     const session = this.live();
+    // phiStats() then valueWeights() for each variable (the ϕ recorder) must not copy every array back each time.
+    if (!this.dirty) return;
     for (const slot of this.slots.values()) session.download(slot.id, slot.phi, slot.m, slot.v);
+    this.dirty = false;
   }
 
   reset(): void {
     const session = this.live();
     for (const slot of this.slots.values()) session.release(slot.id);
     this.slots.clear();
+    this.dirty = false;
   }
 
   dispose(): void {

@@ -196,6 +196,21 @@ function lossLevel(classOptions = {}, optimizerOptions = { gildingRate: 0 }) {
 }
 
 /**
+ * The parameter stream at unit granularity with per-example cracks (optimizer.exampleCracks) in
+ * every Dense layer of the run's model; `examples` adds example pathways (one ϕ per training row,
+ * ids through fitDataset, the same batches as fit's).
+ */
+function exampleCracks(options = {}, { top = 1, examples = false } = {}) {
+  return (ctx) => {
+    const optimizer = k.kintsugi({ learningRate: LR, granularity: 'unit', ...options });
+    optimizer.exampleCracks(ctx.model, { top });
+    if (!examples) return { optimizer, loss: 'binaryCrossentropy' };
+    const loss = optimizer.exampleWeightedLoss('binaryCrossentropy', { examples: ctx.train.y.length });
+    return { optimizer, loss, dataset: (x, y) => k.exampleDataset(x, y, { batchSize: ctx.batch, shuffle: false }) };
+  };
+}
+
+/**
  * JTT ("Just Train Twice", Liu et al. 2021): an identification model (the same model and Adam)
  * trained for `idFraction` of the epochs flags the training rows it misclassifies at threshold
  * 0.5; the final model, from the same initialization, trains on the training rows with each
@@ -305,6 +320,8 @@ const METHODS = {
     const loss = optimizer.exampleWeightedLoss('binaryCrossentropy', { examples: ctx.train.y.length });
     return { optimizer, loss, dataset: (x, y) => k.exampleDataset(x, y, { batchSize: ctx.batch, shuffle: false }) };
   },
+  // Per-example cracks (the largest per-example part of each unit), the optimizer's default β.
+  'kintsugi example cracks': exampleCracks(),
 };
 
 /**
@@ -325,6 +342,11 @@ const STUDY = {
   'loss-level frequency': lossLevel({ weighting: 'frequency' }),
   'loss-level frequency β=0.2': lossLevel({ weighting: 'frequency', gildingRate: 0.2 }),
   'loss-level frequency + unit': lossLevel({ weighting: 'frequency' }, { granularity: 'unit' }),
+  // Candidates for the recommended configuration (docs/rare-events.md, "The recommended configuration").
+  'kintsugi example cracks β=0.1': exampleCracks({ gildingRate: 0.1 }),
+  'kintsugi example cracks top 8 β=0.1': exampleCracks({ gildingRate: 0.1 }, { top: 8 }),
+  'kintsugi examples + example cracks': exampleCracks({}, { examples: true }),
+  'kintsugi examples + example cracks β=0.1': exampleCracks({ gildingRate: 0.1 }, { examples: true }),
   // The JTT grid its defaults were chosen from (docs/rare-events.md): T as a share of the epochs, λ.
   ...Object.fromEntries([0.05, 0.25].flatMap((idFraction) => [5, 20, 50].map((upsample) => [`jtt T=${idFraction} λ=${upsample}`, jtt({ idFraction, upsample })]))),
 };
@@ -383,7 +405,7 @@ async function runOne(ds, method, seed, args) {
   const ctx = { inverseFrequency: { 0: n / (2 * (n - positives)), 1: n / (2 * Math.max(1, positives)) }, train, cols: ds.cols, seed, epochs: args.epochs, batch: batchFor(n, args) };
 
   const model = buildModel(ds.cols, seed);
-  const spec = METHODS[method](ctx);
+  const spec = METHODS[method]({ ...ctx, model });
   model.compile({ optimizer: spec.optimizer, loss: spec.loss });
   const recorder = spec.optimizer instanceof k.KintsugiOptimizer ? new k.PhiRecorder(spec.optimizer) : null;
   const xt = tf.tensor2d(train.x, [n, ds.cols]);

@@ -14,6 +14,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { cudaBench, cudaMarkdown } = require('./cuda.cjs');
+const { timePair: timeAlternating } = require('./time-pair.cjs');
 
 const QUICK = process.argv.includes('--quick');
 const BYTES_PER_ELEMENT = 36; // adam: read θ g ϕ m v, write θ m v (ϕ per unit is negligible): 9 × 4 B
@@ -59,29 +60,8 @@ function timeIt(step) {
   return { medianMs: times[times.length >> 1], minMs: times[0], maxMs: times[times.length - 1], reps: times.length };
 }
 
-/**
- * Two steps timed in alternation (a, b, a, b, …) for the same time budget: whatever else the
- * machine does hits both alike, so the ratio of their medians is steadier than the ratio of two
- * rows measured one after the other.
- */
-function timePair(stepA, stepB) {
-  for (let i = 0; i < 2; i++) stepA(), stepB();
-  const a = [];
-  const b = [];
-  const start = performance.now();
-  while (a.length < 2 * MAX_REPS && (a.length < MIN_REPS || performance.now() - start < 2 * MIN_TIME_MS)) {
-    let t0 = performance.now();
-    stepA();
-    a.push(performance.now() - t0);
-    t0 = performance.now();
-    stepB();
-    b.push(performance.now() - t0);
-  }
-  const median = (x) => x.sort((p, q) => p - q)[x.length >> 1];
-  const ma = median(a);
-  const mb = median(b);
-  return { aMs: ma, bMs: mb, ratio: ma / mb, reps: a.length };
-}
+/** timePair with this run's budget: at least MIN_REPS, about MIN_TIME_MS each, at most 2 × MAX_REPS. */
+const timePair = (stepA, stepB) => timeAlternating(stepA, stepB, { minReps: MIN_REPS, minTimeMs: MIN_TIME_MS, maxReps: 2 * MAX_REPS });
 
 /** The many-small-variables model and the one variable of the same total, as [name, shapes] pairs. */
 function smallVsOne() {

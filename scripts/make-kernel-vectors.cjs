@@ -48,7 +48,9 @@ const SPEC = {
     'The variables of every step, in order: name, n (elements of theta and grad), P (pathways: phi has P elements; n for weight, ' +
     'the last axis for unit with n a multiple of P, 1 for layer), theta, grad, phi, m, v (m has n elements for momentum and adam, ' +
     'else 0; v has n elements for adam, else 0), and optionally laterGrads. grad is the gradient of step 1; laterGrads[k] is the ' +
-    'gradient of step k + 2 (steps - 1 entries); without laterGrads, grad is used at every step.',
+    'gradient of step k + 2 (steps - 1 entries); without laterGrads, grad is used at every step. Optionally crack (unit ' +
+    'granularity only, P finite values >= 0): the caller-supplied crack of each pathway (KernelVariable.crack), passed at every ' +
+    'step in place of the mean |g| over the pathway; the non-finite check still reads grad.',
   numbers:
     'A numeric value is a JSON number or one of the strings "NaN", "Infinity", "-Infinity". Float32 arrays are written as the ' +
     'shortest decimal that reads back to the same float32: read each as a float64, then round to float32 (nearest, ties to even).',
@@ -154,10 +156,15 @@ function oracleStep(state, grads, p, t) {
   const meanAbsDeltaPhi = state.map(() => 0);
   const live = state.map((_, i) => i).filter((i) => finite[i]);
 
-  // 1. Crack: l_p = mean over the elements e of pathway p of |g_e| (a pathway without elements: 0).
+  // 1. Crack: l_p = mean over the elements e of pathway p of |g_e| (a pathway without elements: 0),
+  // or the caller's crack (unit granularity).
   const cracks = [];
   for (const i of live) {
     const v = state[i];
+    if (v.crack) {
+      cracks[i] = Array.from(v.crack);
+      continue;
+    }
     const sum = new Array(v.P).fill(0);
     const count = new Array(v.P).fill(0);
     for (let e = 0; e < v.n; e++) {
@@ -235,6 +242,7 @@ function stateOf(c) {
     phi: arrayOf(v.phi),
     m: arrayOf(v.m),
     v: arrayOf(v.v),
+    crack: v.crack ? arrayOf(v.crack) : null,
   }));
   const grads = [];
   for (let s = 0; s < c.steps; s++) {
@@ -450,6 +458,7 @@ function generated(name, derivation, overrides, shapes, opts = {}) {
       v: fill(usesV(params.base) ? n : 0, 0.001, 0.001),
     };
     if (steps > 1) v.laterGrads = Array.from({ length: steps - 1 }, (_, s) => gradOf(s + 1));
+    if (opts.crack) v.crack = opts.crack(k, P);
     return v;
   });
   const c = { name, origin: 'oracle', derivation, params, steps, variables };
@@ -823,6 +832,24 @@ for (const granularity of [0, 1, 2]) {
     { ...GEN, granularity, base: BASE.adam, relativeCrack: true }, [[0, 3], [1, 1], [3, 5], [1, 7]],
     { steps: 1, gradScale: 0 });
 }
+
+// Caller-supplied cracks (per-example cracks, KernelVariable.crack): unit granularity, every base,
+// relative and absolute; some variables without one; a zero crack; a NaN gradient still skips.
+const CRACKED = [[0, 3], [1, 1], [2, 1], [2, 4], [2, 5], [3, 2]];
+const crackOf = (k, P) => (k % 3 === 2 ? undefined : k === 4 ? fill(P, 0.5, 0.5, [[2, 0]]) : fill(P, 2, 2));
+for (const base of [0, 1, 2]) {
+  for (const relativeCrack of [false, true]) {
+    generated(`gen/given-crack/unit-${BNAME[base]}-${relativeCrack ? 'relative' : 'absolute'}`,
+      'Unit granularity with a crack array supplied for variables 0, 1, 3, 4 (values in [0, 4), one 0), none for 2 and 5, ' +
+      'whose cracks come from g; mean normalization, annealing 0.2, 2 steps with new gradients.',
+      { ...GEN, granularity: GRAN.unit, base, relativeCrack, annealing: 0.2 }, CRACKED, { crack: crackOf, steps: 2 });
+  }
+}
+generated('gen/given-crack/unit-adam-nonfinite-skip',
+  'A supplied crack does not bypass the finite check: step 2 puts NaN in the gradient of v3 (which has a crack), so v3 is ' +
+  'skipped and unchanged; the others step.',
+  { ...GEN, granularity: GRAN.unit, base: BASE.adam, relativeCrack: true }, CRACKED,
+  { crack: crackOf, checksAt: [2, 3], bad: { 2: { 3: [[3, 'NaN']] } }, assert: assertSkips({ 2: [0, 0, 0, 1, 0, 0] }) });
 
 // ---------------------------------------------------------------------------------------------
 // Output.

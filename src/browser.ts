@@ -11,6 +11,7 @@ export type { NamedTensor } from './state';
 export type { BaseLoss, PerSampleLoss, ClassPathwayOptions, Weighting } from './class-pathways';
 export { withoutExampleIds } from './example-pathways';
 export type { ExamplePathwayOptions } from './example-pathways';
+export type { ExampleCrackOptions, CrackDriver } from './example-cracks';
 export { exampleDataset, withExampleIds } from './example-dataset';
 export type { ExampleDatasetOptions, ExampleDataset, ExampleBatch } from './example-dataset';
 export { DEFAULT_OPTIONS } from './options';

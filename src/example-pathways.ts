@@ -72,6 +72,8 @@ export interface ExampleProposal {
   rows: Int32Array;
   /** ϕ of each row of the batch (its example's new ϕ): what weights the row's loss. */
   weights: Float32Array;
+  /** The example id of each row of the batch. */
+  rowIds: Int32Array;
 }
 
 /**
@@ -117,7 +119,7 @@ export function gildExamples(phi: Float32Array | null, ids: Int32Array, losses: 
   for (let s = 0; s < n; s++) next[s] = clamp(scale * hat[s], o.phiMin, o.phiMax);
   const weights = new Float32Array(ids.length);
   for (let r = 0; r < ids.length; r++) weights[r] = next[slot[r]];
-  return { examples: o.examples, ids: Int32Array.from(distinct), phi: next, rows: Int32Array.from(rows), weights };
+  return { examples: o.examples, ids: Int32Array.from(distinct), phi: next, rows: Int32Array.from(rows), weights, rowIds: ids };
 }
 
 function clamp(x: number, lo: number, hi: number): number {

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BaseLoss, ClassPathwayOptions, ClassStream, isClassWeight, readSavedRecipe } from './class-pathways';
+import { CrackDriver, ExampleCrackOptions, ExampleCrackTaps } from './example-cracks';
 import { ExamplePathwayOptions, ExampleStream, isExampleWeight } from './example-pathways';
 import { activeKernel, DeviceKernel, openDevice } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
@@ -49,6 +50,8 @@ export class KintsugiOptimizer extends tf.Optimizer {
   private readonly states: VariableStates;
   private readonly classes: ClassStream;
   private readonly examples: ExampleStream;
+  /** Per-example cracks: the taps in a model's Dense layers (`exampleCracks`). */
+  private readonly cracks = new ExampleCrackTaps();
   /** Set by dispose(): a disposed optimizer refuses to step (its state is gone). */
   private disposed = false;
   private readonly stats = new StepStats();
@@ -102,9 +105,11 @@ export class KintsugiOptimizer extends tf.Optimizer {
       const plan = this.planFor(count);
       const opened = this.storage.open(plan.variables, this.stepGrads, count);
       const kvars = plan.kvars;
+      const tapped = this.cracks.attached;
       for (let i = 0; i < count; i++) {
         kvars[i].theta = opened[i].theta;
         kvars[i].grad = opened[i].grad;
+        if (tapped) kvars[i].crack = this.cracks.crackOf(plan.variables[i].name);
       }
       const out = this.outputFor(count);
       this.params.step = this.iterations + 1;
@@ -113,6 +118,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
       this.storage.commit(plan.variables, out.skipped);
       this.classes.commit(classProposal);
       this.examples.commit(exampleProposal);
+      this.cracks.commit(exampleProposal?.rowIds ?? null);
       this.states.keepBinding();
       kept = true;
       this.stats.record(plan.states, opened, out);
@@ -124,6 +130,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
         // that holds them dropped: a failed step leaves getWeights() and phiStats() as they were.
         this.states.undoBinding();
         this.plan = null;
+        this.cracks.discard();
       }
       this.release();
     }
@@ -132,7 +139,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
   override computeGradients(f: () => tf.Scalar, varList?: tf.Variable[]): { value: tf.Scalar; grads: tf.NamedTensorMap } {
     this.checkLive();
     try {
-      return this.classes.training(() => this.examples.training(() => super.computeGradients(f, varList)));
+      return this.classes.training(() => this.examples.training(() => this.cracks.training(() => super.computeGradients(f, varList))));
     } catch (e) {
       // A model loaded without its function loss fails here: the error says how to compile it again.
       throw this.classes.explainMissingLoss(e);
@@ -165,6 +172,39 @@ export class KintsugiOptimizer extends tf.Optimizer {
    */
   exampleWeightedLoss(base: BaseLoss, options: ExamplePathwayOptions): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Scalar {
     return this.examples.loss(base, options);
+  }
+
+  /**
+   * Per-example cracks (`granularity: 'unit'`): taps every Dense layer of `model` so that, in each
+   * training step (minimize, fit), a unit's crack is the largest (`top: 1`, default) or the mean of
+   * the `top` largest of the batch's per-example parts |δ_u(n)|·‖a(n)‖ (bias: |δ_u(n)|), instead of
+   * the batch-mean |g| of its column (docs/algorithm.md, "Per-example cracks"). Variables of other
+   * layers keep the gradient's crack. Call it before training; dispose() removes the taps. Returns
+   * the number of Dense layers tapped.
+   */
+  exampleCracks(model: unknown, options?: ExampleCrackOptions): number {
+    this.checkLive();
+    if (this.options.granularity !== 'unit') {
+      throw new RangeError(`kintsugi: exampleCracks needs granularity 'unit' (a crack per unit); this optimizer has granularity '${this.options.granularity}'`);
+    }
+    if (this.device !== null) {
+      throw new RangeError("kintsugi: per-example cracks are not supported on device 'cuda' yet; make the optimizer with device 'cpu'");
+    }
+    return this.cracks.attach(model, options);
+  }
+
+  /**
+   * With per-example cracks and example ids (exampleDataset / withExampleIds with
+   * exampleWeightedLoss): for each unit of variable `name`, the examples that most often gave the
+   * unit its largest part, most often first (at most `top`, default 3); null when none were recorded.
+   */
+  exampleCrackDrivers(name: string, top = 3): CrackDriver[][] | null {
+    return this.cracks.driversOf(name, top);
+  }
+
+  /** Names of the variables whose crack drivers were recorded (see exampleCrackDrivers). */
+  exampleCrackVariables(): string[] {
+    return this.cracks.driverVariables();
   }
 
   /** A copy of the examples' value weights, or null before the example pathways have trained (or been restored). */
@@ -284,6 +324,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
     this.states.clear();
     this.device?.dispose();
     this.plan = null;
+    this.cracks.detach();
     this.classes.reset();
     this.examples.reset();
     super.dispose();
@@ -363,6 +404,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
       for (let i = 0; i < kvars.length; i++) {
         kvars[i].theta = EMPTY;
         kvars[i].grad = EMPTY;
+        if (kvars[i].crack !== undefined) kvars[i].crack = undefined;
       }
     }
     this.storage.release();

@@ -6,7 +6,9 @@
 //    statically), probes and says why no GPU can be used;
 //  - the CUDA step run on the host (stepOnHost: the GPU's kernels on the CPU) against the
 //    reference kernel on every option combination the CPU suites cover, bitwise run to run, and
-//    its bad-input errors.
+//    its bad-input errors;
+//  - a supplied crack (KernelVariable.crack), which the CUDA path refuses before anything changes
+//    (through a stand-in addon, so without the addon or a GPU too).
 // Without the addon the addon groups skip, saying why; under CI (which builds it) they fail.
 import { spawnSync } from 'child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, copyFileSync } from 'fs';
@@ -15,7 +17,10 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { describe, expect, it, vi } from 'vitest';
 import { kintsugi } from '../src';
-import { CUDA_ADDON_PATH, CudaAddon, cudaStatus, loadCudaAddon, packParams } from '../src/kernel/cuda';
+import {
+  CUDA_ADDON_PATH, CUDA_NO_CRACK, CudaAddon, cudaHostKernel, CudaKernel, CudaProbe, cudaStatus, cudaWriteThroughKernel, loadCudaAddon,
+  packParams,
+} from '../src/kernel/cuda';
 import { KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
 import { BASE_PARAMS, bytes, hostKernel, optionCases, SHAPES } from './cuda-cases';
 import { cloneVars, compareWithReference, makeVars, newGrads, out } from './kernel-fixtures';
@@ -197,6 +202,82 @@ describe.skipIf(!addon)('the CUDA step run on the host, against the reference ke
     expect(call(good(), packed({ throwOnNonFinite: 'yes' }))).toThrow(/params\.throwOnNonFinite must be 0 or 1/);
     expect(call(good(), packed(), new Uint8Array(0))).toThrow(/at least vars.length/);
     expect(call(good(), packed(), new Uint8Array(4), new Float32Array(4))).toThrow(/meanAbsDeltaPhi must be a Float64Array/);
+  });
+});
+
+describe('a supplied crack on the CUDA path', () => {
+  const cracked = (p: KernelParams) => makeVars(p, [[4, 3], [2, 5]], 5).map((v, k) => (k === 1 ? { ...v, crack: new Float32Array(v.phi.length).fill(0.5) } : v));
+  const snapshot = (vars: KernelVariable[]) => vars.map((v) => (['theta', 'phi', 'm', 'v'] as const).map((key) => bytes(v[key].slice())));
+  const unchanged = (vars: KernelVariable[], before: Buffer[][]) =>
+    vars.forEach((v, k) => (['theta', 'phi', 'm', 'v'] as const).forEach((key, j) => expect(bytes(v[key]).equals(before[k][j]), `${v.name}.${key}`).toBe(true)));
+
+  /** An addon that records every call, so a test sees that the refusal came before any. */
+  function standIn(): { addon: CudaAddon; probe: CudaProbe; calls: string[] } {
+    const calls: string[] = [];
+    let next = 0;
+    class Session {
+      alloc() { calls.push('alloc'); return ++next; }
+      upload() { calls.push('upload'); }
+      download() { calls.push('download'); }
+      release() { calls.push('release'); }
+      step() { calls.push('step'); return -1; }
+      memory() { return { free: 0, total: 0, held: 0 }; }
+      stepKernelsMs() { return 0; }
+      bandwidth() { return { deviceToDevice: 0, hostToDevice: 0, deviceToHost: 0 }; }
+      dispose() { calls.push('dispose'); }
+    }
+    const probe = { ok: true, reason: '', deviceCount: 1, name: 'stand-in', computeCapability: '9.0', totalMemory: 1e9 } as CudaProbe;
+    const addon = {
+      probe: () => probe,
+      stepOnHost: () => { calls.push('stepOnHost'); return -1; },
+      Session,
+      version: 'stand-in',
+    } as unknown as CudaAddon;
+    return { addon, probe, calls };
+  }
+
+  it('CudaKernel refuses it with an Error before any device call; a later step without one runs', () => {
+    const { addon, probe, calls } = standIn();
+    const kernel = new CudaKernel(addon, probe);
+    const vars = cracked(BASE_PARAMS);
+    const before = snapshot(vars);
+    let caught: unknown;
+    try {
+      kernel.step(vars, BASE_PARAMS, out(vars.length));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(Error);
+    expect((caught as Error).message).toBe(CUDA_NO_CRACK);
+    expect(CUDA_NO_CRACK).toBe("kintsugi: per-example cracks (a supplied unit crack) are not supported on device 'cuda' yet; use device 'cpu'");
+    expect(calls).toEqual([]);
+    unchanged(vars, before);
+    // Nothing was held for the refused step: the next one (no crack) allocates every variable afresh.
+    kernel.step(vars.map(({ crack: _crack, ...v }) => v), BASE_PARAMS, out(vars.length));
+    expect(calls).toEqual(['alloc', 'upload', 'alloc', 'upload', 'step']);
+    // crack: undefined is no crack.
+    kernel.step(vars.map((v) => ({ ...v, crack: undefined })), BASE_PARAMS, out(vars.length));
+    kernel.dispose();
+  });
+
+  it('the host and write-through kernels refuse it before the addon is called', () => {
+    const { addon, probe, calls } = standIn();
+    const vars = cracked(BASE_PARAMS);
+    const before = snapshot(vars);
+    expect(() => cudaHostKernel(addon).step(vars, BASE_PARAMS, out(vars.length))).toThrow(CUDA_NO_CRACK);
+    const kernel = new CudaKernel(addon, probe);
+    expect(() => cudaWriteThroughKernel(kernel).step(vars, BASE_PARAMS, out(vars.length))).toThrow(CUDA_NO_CRACK);
+    expect(calls).toEqual([]);
+    unchanged(vars, before);
+    kernel.dispose();
+  });
+
+  it.skipIf(!addon)("the addon's stepOnHost refuses it too, writing nothing", () => {
+    const vars = cracked(BASE_PARAMS);
+    const before = snapshot(vars);
+    expect(() => addon!.stepOnHost(vars, packParams(BASE_PARAMS), new Uint8Array(2), new Float64Array(2))).toThrow(CUDA_NO_CRACK);
+    unchanged(vars, before);
+    expect(addon!.stepOnHost(vars.map((v) => ({ ...v, crack: undefined })), packParams(BASE_PARAMS), new Uint8Array(2), new Float64Array(2))).toBe(-1);
   });
 });
 

@@ -9,7 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CudaKernel, cudaHostKernel, cudaStatus, cudaWriteThroughKernel, loadCudaAddon } from '../src/kernel/cuda';
+import { CUDA_NO_CRACK, CudaKernel, cudaHostKernel, cudaStatus, cudaWriteThroughKernel, loadCudaAddon } from '../src/kernel/cuda';
 import { loadNativeAddon, loadNativeKernel, NativeAddon } from '../src/kernel/native';
 import { referenceKernel } from '../src/kernel/reference';
 import { BASE, Kernel, KernelParams, KernelVariable, NonFiniteGradientError } from '../src/kernel/types';
@@ -32,6 +32,8 @@ interface VectorBackend {
   threads?: { counts: number[]; set: (n: number) => void };
   /** Why the backend may be absent even under CI (which otherwise requires every backend). */
   optional?: string;
+  /** The error the backend throws for a case with a supplied crack, which it does not support (checked instead of the case). */
+  refusesCrack?: string;
 }
 
 /** The kernel of a loader's result (`{ kernel, info }` or `{ error }`), or its error. */
@@ -79,8 +81,8 @@ function cudaBackends(): VectorBackend[] {
     gpu = cudaWriteThroughKernel(kernel);
   }
   return [
-    { name: 'cuda-host', kernel: 'error' in addon ? { error: addon.error } : cudaHostKernel(addon) },
-    { name: 'cuda', kernel: gpu, optional: 'a GPU is not part of CI' },
+    { name: 'cuda-host', kernel: 'error' in addon ? { error: addon.error } : cudaHostKernel(addon), refusesCrack: CUDA_NO_CRACK },
+    { name: 'cuda', kernel: gpu, optional: 'a GPU is not part of CI', refusesCrack: CUDA_NO_CRACK },
   ];
 }
 
@@ -114,6 +116,7 @@ interface JsonVariable {
   m: InputArray;
   v: InputArray;
   laterGrads?: InputArray[];
+  crack?: InputArray;
 }
 type JsonParams = { [K in keyof KernelParams]: KernelParams[K] extends number ? Num : KernelParams[K] };
 interface JsonState {
@@ -200,6 +203,8 @@ interface Parsed {
   initial: { theta: Float32Array; phi: Float32Array; m: Float32Array; v: Float32Array }[];
   /** grads[step][variable] */
   grads: Float32Array[][];
+  /** The supplied crack of each variable (the same at every step), or undefined. */
+  cracks: (Float32Array | undefined)[];
 }
 
 function parseCase(c: JsonCase): Parsed {
@@ -228,9 +233,10 @@ function parseCase(c: JsonCase): Parsed {
       return inputArray(g, v.n, `${c.name} ${v.name} gradient of step ${s + 1}`);
     }));
   }
+  const cracks = c.variables.map((v) => (v.crack === undefined ? undefined : inputArray(v.crack, v.P, `${c.name} ${v.name}.crack`)));
   expect(c.checks.length, `${c.name}: checks`).toBeGreaterThan(0);
   expect(c.checks[c.checks.length - 1].afterStep, `${c.name}: the last check is after the last step`).toBe(c.steps);
-  return { json: c, params: params as unknown as KernelParams, names, initial, grads };
+  return { json: c, params: params as unknown as KernelParams, names, initial, grads, cracks };
 }
 
 const doc = JSON.parse(fs.readFileSync(FILE, 'utf8')) as { format: string; tolerance: Tolerance; cases: JsonCase[] };
@@ -258,7 +264,10 @@ function runCase(kernel: StepKernel, c: Parsed): Snapshot[] {
   const copy = () => state.map((x) => ({ theta: x.theta.slice(), phi: x.phi.slice(), m: x.m.slice(), v: x.v.slice() }));
   for (let s = 0; s < c.json.steps; s++) {
     const before = checkAt.has(s + 1) ? copy() : [];
-    const vars: KernelVariable[] = state.map((x, i) => ({ name: c.names[i], grad: c.grads[s][i], ...x }));
+    const vars: KernelVariable[] = state.map((x, i) => {
+      const crack = c.cracks[i];
+      return crack === undefined ? { name: c.names[i], grad: c.grads[s][i], ...x } : { name: c.names[i], grad: c.grads[s][i], ...x, crack };
+    });
     const out = { skipped: new Uint8Array(vars.length), meanAbsDeltaPhi: new Float64Array(vars.length) };
     let throwIndex = -1;
     try {
@@ -415,6 +424,10 @@ for (const backend of BACKENDS) {
     for (const c of CASES) {
       it(c.json.name, () => {
         backend.setup?.();
+        if (backend.refusesCrack !== undefined && c.cracks.some((x) => x !== undefined)) {
+          expect(() => runCase(kernel, c)).toThrow(backend.refusesCrack);
+          return;
+        }
         let runs: Snapshot[][];
         if (backend.threads) {
           const { counts, set } = backend.threads;

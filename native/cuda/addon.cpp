@@ -150,8 +150,14 @@ Napi::Value Probe(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The CUDA kernels have no path for a supplied crack (KernelVariable.crack) yet; src/kernel/cuda.ts
+// refuses one with this message before calling here, and stepOnHost refuses one too rather than
+// ignore it and step on g's cracks.
+const char* const kNoCrack =
+    "kintsugi: per-example cracks (a supplied unit crack) are not supported on device 'cuda' yet; use device 'cpu'";
+
 // stepOnHost(vars, params, skipped, moved): vars an array of {theta, grad, phi, m, v}, checked as
-// the CPU binding checks them.
+// the CPU binding checks them; a crack other than undefined is refused (kNoCrack).
 Napi::Value StepOnHost(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() != 4) typeError(env, "stepOnHost(vars, params, skipped, meanAbsDeltaPhi) takes 4 arguments");
@@ -160,12 +166,15 @@ Napi::Value StepOnHost(const Napi::CallbackInfo& info) {
   static const char* const kFields[] = {"theta", "grad", "phi", "m", "v"};
   // Every property read (which may run a getter) before any check of what was read.
   std::vector<Napi::Value> fields(count * 5);
+  bool cracked = false;
   for (size_t i = 0; i < count; i++) {
     const Napi::Value v = list.Get(uint32_t(i));
     if (!v.IsObject()) typeError(env, "vars[" + std::to_string(i) + "] must be an object");
     for (size_t k = 0; k < 5; k++) fields[i * 5 + k] = v.As<Napi::Object>().Get(kFields[k]);
+    cracked = cracked || !v.As<Napi::Object>().Get("crack").IsUndefined();
   }
   const Params p = readParams(env, info[1]);
+  if (cracked) throw Napi::Error::New(env, kNoCrack);
   std::vector<Variable> vars(count);
   for (size_t i = 0; i < count; i++) {
     const std::string who = "vars[" + std::to_string(i) + "]";

@@ -108,9 +108,11 @@ kintsugi::Params readParams(Napi::Env env, const Napi::Value& value) {
   return p;
 }
 
-// What one variable contributes to the call: the object and the five arrays the kernel reads.
-constexpr const char* kFieldNames[] = {"theta", "grad", "phi", "m", "v"};
+// What one variable contributes to the call: the object and the arrays the kernel reads, the five
+// it always takes, then the optional crack (undefined: none).
+constexpr const char* kFieldNames[] = {"theta", "grad", "phi", "m", "v", "crack"};
 constexpr size_t kFields = sizeof(kFieldNames) / sizeof(kFieldNames[0]);
+constexpr size_t kCrack = 5;
 constexpr size_t kSlots = 1 + kFields;  // handles per variable: the object, then its fields
 
 void check(Napi::Env env, napi_status status) {
@@ -149,13 +151,18 @@ void readVariables(Napi::Env env, napi_value array, size_t count, std::vector<na
 }
 
 // The second phase, for one variable: its kFields arrays, checked against each other and the
-// params. Runs no JavaScript (except in `who`, to label an error just before throwing it).
+// params (a crack's values too: no JavaScript can change them from here to the step). Runs no
+// JavaScript (except in `who`, to label an error just before throwing it).
 template <class Who>
 Variable checkVariable(Napi::Env env, const napi_value* fields, const Who& who, const kintsugi::Params& p) {
   const auto field = [&](size_t k) { return floatArray(env, fields[k], [&] { return who() + "." + kFieldNames[k]; }); };
-  const Span arrays[kFields] = {field(0), field(1), field(2), field(3), field(4)};
+  const Span arrays[kCrack] = {field(0), field(1), field(2), field(3), field(4)};
+  napi_valuetype crackType = napi_undefined;
+  if (napi_typeof(env, fields[kCrack], &crackType) != napi_ok) crackType = napi_object;  // then floatArray says what
+  Span crack{nullptr, 0};
+  if (crackType != napi_undefined) crack = field(kCrack);
   Variable var;
-  const kintsugi::Check c = kintsugi::validateVariable(arrays, p, &var);
+  const kintsugi::Check c = kintsugi::validateVariable(arrays, p, &var, crackType != napi_undefined ? &crack : nullptr);
   if (!c.ok()) throwIf(env, c, who() + ": ");
   return var;
 }
@@ -179,7 +186,7 @@ Napi::Value finishStep(Napi::Env env, const std::vector<Variable>& vars, const k
 
 // step(vars, params, skipped, meanAbsDeltaPhi) -> -1 or the index of the first variable with a
 // non-finite gradient (throwOnNonFinite; then nothing was changed). Reads each variable's arrays
-// through N-API (6 property reads per variable); the exported `step` calls it for the cases that
+// through N-API (7 property reads per variable); the exported `step` calls it for the cases that
 // stepArrays does not take (see kReader).
 Napi::Value Step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -202,14 +209,14 @@ Napi::Value Step(const Napi::CallbackInfo& info) {
   return finishStep(env, vars, params, info[2], info[3]);
 }
 
-// stepArrays(vars, params, skipped, meanAbsDeltaPhi, theta0, grad0, phi0, m0, v0, theta1, ...): the
-// same step, with every variable's arrays already read by kReader and passed as arguments, so that
-// one napi_get_cb_info takes them all instead of six property reads per variable. `vars` serves
-// only to label errors; the arguments are the arrays the step uses.
+// stepArrays(vars, params, skipped, meanAbsDeltaPhi, theta0, grad0, phi0, m0, v0, crack0, theta1, ...):
+// the same step, with every variable's arrays already read by kReader and passed as arguments, so
+// that one napi_get_cb_info takes them all instead of seven property reads per variable. `vars`
+// serves only to label errors; the arguments are the arrays the step uses.
 Napi::Value StepArrays(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const size_t argc = info.Length();
-  if (argc < 4 || (argc - 4) % kFields != 0) typeError(env, "stepArrays takes 4 + 5 * vars.length arguments");
+  if (argc < 4 || (argc - 4) % kFields != 0) typeError(env, "stepArrays takes 4 + 6 * vars.length arguments");
   if (!info[0].IsArray()) typeError(env, "vars must be an array");
   // Phase 1: the params' getters are the last JavaScript to run (kReader ran the variables' ones).
   const kintsugi::Params params = readParams(env, info[1]);
@@ -230,7 +237,7 @@ Napi::Value StepArrays(const Napi::CallbackInfo& info) {
 }
 
 // The exported `step`: reads the variables' arrays in JavaScript, where property reads take
-// nanoseconds (N-API's take about a microsecond for a variable's five), and hands them to
+// nanoseconds (N-API's take about a microsecond for a variable's six), and hands them to
 // stepArrays as arguments. Anything else (another argument count, a variable that is not an
 // object, more than kMaxReadVars variables, whose arguments would crowd the stack) goes to Step,
 // which reads through N-API and reports the error. Either way every getter has run before the
@@ -244,13 +251,13 @@ const char* const kReader = R"js((function (stepObjects, stepArrays, maxVars) {
     const n = vars.length;
     let args = spare;
     spare = null; // a getter that calls step meanwhile makes its own
-    if (args === null || args.length !== 4 + 5 * n) args = new Array(4 + 5 * n);
+    if (args === null || args.length !== 4 + 6 * n) args = new Array(4 + 6 * n);
     try {
       args[0] = vars; args[1] = params; args[2] = skipped; args[3] = meanAbsDeltaPhi;
-      for (let i = 0, k = 4; i < n; i++, k += 5) {
+      for (let i = 0, k = 4; i < n; i++, k += 6) {
         const v = vars[i];
         if (v === null || (typeof v !== 'object' && typeof v !== 'function')) return stepObjects(vars, params, skipped, meanAbsDeltaPhi);
-        args[k] = v.theta; args[k + 1] = v.grad; args[k + 2] = v.phi; args[k + 3] = v.m; args[k + 4] = v.v;
+        args[k] = v.theta; args[k + 1] = v.grad; args[k + 2] = v.phi; args[k + 3] = v.m; args[k + 4] = v.v; args[k + 5] = v.crack;
       }
       return stepArrays.apply(undefined, args);
     } finally {

@@ -1,7 +1,8 @@
 // One Kintsugi step over many variables, in the stages of ALGORITHM.md (docs/algorithm.md):
 //
 //   crack      a pre-pass over g: per-chunk float64 sums (and per-unit sums for `unit`), which
-//              double as the finite check; then the mean crack l_p of each pathway, made relative
+//              double as the finite check; then the mean crack l_p of each pathway (or, for a
+//              `unit` variable that brings its own, the caller's crack), made relative
 //   gild       a_p = max(0, 1 - gamma phi_p), phi_hat_p = phi_p + beta a_p l_p
 //   constrain  normalize phi_hat to mean 1 (`normalize: mean`), clamp to [phiMin, phiMax]
 //   update     one fused pass over theta, g, phi, m, v: the base direction scaled by phi
@@ -198,15 +199,22 @@ size_t unitTableLength(const Variable& v) {
   return P == 0 || P >= kTablePeriod / 2 || reps <= 1 ? 0 : P * reps;
 }
 
-// `unit`: each non-skipped variable is its own group of P pathways: crack (from its unit sums),
-// gild and constrain, write phi, and point the update pass at it.
+// `unit`: each non-skipped variable is its own group of P pathways: crack (from its unit sums, or
+// the caller's), gild and constrain, write phi, and point the update pass at it.
 void gildUnits(const Variable* vars, size_t count, double* unitSums, const size_t* unitOffset,
                const uint8_t* skipped, const Params& p, double* meanAbsDeltaPhi, FusedArgs* args) {
   for (size_t i = 0; i < count; i++) {
     if (skipped[i]) continue;
     const Variable& v = vars[i];
     double* cracks = &unitSums[unitOffset[i]];
-    unitCracks(cracks, v.P, rowsOf(v), p.relativeCrack);
+    if (v.crack != nullptr) {
+      // A supplied crack replaces the unit sums, which were computed anyway: they are the finite
+      // check, and skipping them for such variables would let a NaN gradient through.
+      for (size_t u = 0; u < v.P; u++) cracks[u] = double(v.crack[u]);
+      if (p.relativeCrack) makeRelative(cracks, v.P);
+    } else {
+      unitCracks(cracks, v.P, rowsOf(v), p.relativeCrack);
+    }
     const double sumHat = gild(v.phi, cracks, v.P, p);
     meanAbsDeltaPhi[i] = constrain(v.phi, cracks, v.P, normalizeScale(v.P, sumHat, p), p);
     FusedArgs& a = args[i];

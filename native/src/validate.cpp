@@ -37,6 +37,7 @@ constexpr Rule kStep{1, 9007199254740991.0};  // an integer, checked below: 1 ..
 constexpr Rule kCode{0, 2};                   // granularity and base: 0, 1 or 2
 
 std::string jsNumber(double x) {
+  if (std::isnan(x)) return "NaN";
   if (std::isinf(x)) return x > 0 ? "Infinity" : "-Infinity";
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", x);
@@ -135,7 +136,23 @@ Check validateParams(const RawParams& raw, Params* out) {
   return {};
 }
 
-Check validateVariable(const FloatSpan fields[5], const Params& p, Variable* out) {
+// A supplied crack (kernel.h, Variable::crack) against its variable of P pathways: the rules and
+// messages of crackProblem in src/kernel/types.ts. Every value is read: the kernel trusts them.
+static Check validateCrack(const FloatSpan& crack, const Params& p, size_t P) {
+  if (p.granularity != Granularity::Unit) return Check::range("crack is for unit granularity only");
+  if (crack.length > 0 && reinterpret_cast<uintptr_t>(crack.data) % alignof(float) != 0)
+    return Check::range("crack is not 4-byte aligned");
+  if (crack.length != P)
+    return Check::range("crack has " + std::to_string(crack.length) + " values, phi " + std::to_string(P));
+  for (size_t u = 0; u < P; u++) {
+    const float x = crack.data[u];
+    if (!(x >= 0 && std::isfinite(x)))
+      return Check::range("crack[" + std::to_string(u) + "] is " + jsNumber(x) + "; a crack is finite and >= 0");
+  }
+  return {};
+}
+
+Check validateVariable(const FloatSpan fields[5], const Params& p, Variable* out, const FloatSpan* crack) {
   static const char* const names[] = {"theta", "grad", "phi", "m", "v"};
   // The binding has checked this already, per array, as it took each one from JS (where a
   // Float32Array is always aligned); checked again for callers that build spans themselves.
@@ -164,7 +181,13 @@ Check validateVariable(const FloatSpan fields[5], const Params& p, Variable* out
   if (!c.ok()) return c;
   c = moment(v, needV, "v");
   if (!c.ok()) return c;
-  *out = {theta.data, grad.data, phi.data, m.length ? m.data : nullptr, v.length ? v.data : nullptr, n, P};
+  if (crack != nullptr) {
+    c = validateCrack(*crack, p, P);
+    if (!c.ok()) return c;
+  }
+  // An empty crack (P == 0) becomes null: with no pathway there is nothing it could replace.
+  *out = {theta.data, grad.data, phi.data, m.length ? m.data : nullptr, v.length ? v.data : nullptr, n, P,
+          crack != nullptr && crack->length > 0 ? crack->data : nullptr};
   return {};
 }
 
@@ -177,7 +200,7 @@ Check validateNoOverlap(const Variable* vars, size_t count) {
     size_t var;
   };
   std::vector<R> rs;
-  rs.reserve(count * 5);
+  rs.reserve(count * 6);
   for (size_t i = 0; i < count; i++) {
     const Variable& v = vars[i];
     auto add = [&](const float* p, size_t len, bool written) {
@@ -188,6 +211,7 @@ Check validateNoOverlap(const Variable* vars, size_t count) {
     add(v.phi, v.P, true);
     add(v.m, v.m ? v.n : 0, true);
     add(v.v, v.v ? v.n : 0, true);
+    add(v.crack, v.crack ? v.P : 0, false);  // read only, as grad: may share memory with grad or another crack
   }
   std::sort(rs.begin(), rs.end(), [](const R& a, const R& b) { return a.begin < b.begin; });
   uintptr_t endAny = 0, endWritten = 0;

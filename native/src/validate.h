@@ -50,9 +50,12 @@ Check validateParams(const RawParams& raw, Params* out);
 
 // One variable's five arrays (theta, grad, phi, m, v), in that order: alignment, grad's length,
 // phi's for the granularity, m's and v's for the base. On success, the kernel's Variable in *out.
-Check validateVariable(const FloatSpan fields[5], const Params& p, Variable* out);
+// `crack`, the variable's optional supplied crack (null: none, which differs from an empty one):
+// for unit granularity only, aligned, P values, each finite and >= 0; it reads the values, so the
+// caller calls this when nothing can change them before the step.
+Check validateVariable(const FloatSpan fields[5], const Params& p, Variable* out, const FloatSpan* crack = nullptr);
 
-// No written array overlaps any other array, of any variable.
+// No written array overlaps any other array, of any variable (a crack is read only, as grad).
 Check validateNoOverlap(const Variable* vars, size_t count);
 
 // The output arrays: at least `count` elements each, meanAbsDeltaPhi 8-byte aligned.

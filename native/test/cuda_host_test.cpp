@@ -24,9 +24,14 @@ int main(int argc, char** argv) {
   if (!readVectors(argv[1], argc > 2 ? argv[2] : "", cases, tol)) return 1;
   std::printf("%zu cases from %s on the CUDA step run on the host\n", cases.size(), argv[1]);
 
-  size_t passed = 0;
+  size_t passed = 0, unsupported = 0;
   Worst worst;
   for (const Case& c : cases) {
+    // The CUDA path refuses a supplied crack (src/kernel/cuda.ts) rather than ignore it.
+    if (c.anyCrack()) {
+      unsupported++;
+      continue;
+    }
     const std::vector<Snapshot> first = runCase(c, kintsugi::cuda::hostStep);
     std::vector<std::string> bad = verify(c, first, tol, worst);
     const std::string diff = bitwiseDifference(c, first, runCase(c, kintsugi::cuda::hostStep));
@@ -38,8 +43,10 @@ int main(int argc, char** argv) {
     std::printf("FAIL %s:\n", c.name.c_str());
     for (const std::string& line : bad) std::printf("  %s\n", line.c_str());
   }
-  std::printf("cuda (host): %zu of %zu cases passed (two runs bitwise equal); worst deviation %.4f of the tolerance (%s)\n",
-              passed, cases.size(), worst.ratio, worst.where.c_str());
-  std::printf(passed == cases.size() ? "all vector tests passed\n" : "%zu vector test failures\n", cases.size() - passed);
-  return passed == cases.size() ? 0 : 1;
+  const size_t ran = cases.size() - unsupported;
+  std::printf("cuda (host): %zu of %zu cases passed (two runs bitwise equal; %zu with a supplied crack, which the CUDA path "
+              "refuses, not run); worst deviation %.4f of the tolerance (%s)\n",
+              passed, ran, unsupported, worst.ratio, worst.where.c_str());
+  std::printf(passed == ran ? "all vector tests passed\n" : "%zu vector test failures\n", ran - passed);
+  return passed == ran ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 // libFuzzer target for the binding's CHECK phase (native/src/validate.h): decodes the input into
-// a few variables whose five arrays are spans of one shared buffer (so that they overlap, partly
-// or wholly, and sit at odd byte offsets) or of buffers of their own, params that may be NaN,
+// a few variables whose five arrays, and sometimes a supplied crack, are spans of one shared buffer
+// (so that they overlap, partly or wholly, and sit at odd byte offsets) or of buffers of their
+// own, the crack's values sometimes negative, NaN or infinite, params that may be NaN,
 // +-Infinity, -0 or fractional, and the two output arrays; validates them as the addon does; and,
 // when the checks pass, runs kintsugi::step on them. Built with -fsanitize=fuzzer,address,undefined
 // by scripts/fuzz-native.sh: ASan proves that inputs the checks accept never make the kernel touch
@@ -108,12 +109,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   const size_t count = r.byte() % 5;  // 0 .. 4 variables
   std::vector<kintsugi::Variable> vars(count);
+  std::vector<kintsugi::FloatSpan> spans(count * 6);
+  std::vector<bool> cracked(count, false);
   bool ok = paramsOk;
   for (size_t i = 0; i < count && ok; i++) {
     // Lengths: mostly what the granularity and base want, sometimes anything.
     const size_t n = r.byte() % 65;
     const uint8_t shape = r.byte();
-    size_t lengths[5];
+    size_t lengths[6];
     lengths[0] = n;
     lengths[1] = (shape & 0x80) ? r.byte() % 65 : n;
     switch (shape & 3) {
@@ -128,9 +131,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     lengths[3] = (shape & 0x04) ? 0 : ((shape & 0x40) ? r.byte() % 65 : n);
     lengths[4] = (shape & 0x08) ? 0 : ((shape & 0x40) ? r.byte() % 65 : n);
+    // A supplied crack in about half the variables: mostly P values, sometimes any number.
+    const uint8_t crackShape = r.byte();
+    cracked[i] = crackShape & 1;
+    lengths[5] = (crackShape & 0x0e) == 0x0e ? r.byte() % 65 : lengths[2];
 
-    kintsugi::FloatSpan fields[5];
-    for (size_t k = 0; k < 5; k++) {
+    kintsugi::FloatSpan* fields = &spans[i * 6];
+    for (size_t k = 0; k < 6; k++) {
       const size_t bytes = lengths[k] * sizeof(float);
       const uint8_t where = r.byte();
       unsigned char* p;
@@ -148,7 +155,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       // A Float32Array of length 0 may come with any pointer (N-API gives one anyway).
       if (lengths[k] == 0 && (where & 0x80)) fields[k].data = nullptr;
     }
-    ok = kintsugi::validateVariable(fields, params, &vars[i]).ok();
+    if (cracked[i]) {
+      // The crack's values before the check, which reads them: mostly valid, sometimes not.
+      // Through memcpy, as the span may sit at any byte.
+      for (size_t e = 0; e < lengths[5]; e++) {
+        const uint8_t b = r.byte();
+        float x = std::fabs((b - 128) / 32.0f);
+        if (b == 255) x = std::numeric_limits<float>::quiet_NaN();
+        if (b == 254) x = std::numeric_limits<float>::infinity();
+        if (b == 253) x = -1;
+        if (b == 252) x = -0.0f;
+        std::memcpy(reinterpret_cast<unsigned char*>(fields[5].data) + e * sizeof(float), &x, sizeof x);
+      }
+    }
+    ok = kintsugi::validateVariable(fields, params, &vars[i], cracked[i] ? &fields[5] : nullptr).ok();
   }
   if (!ok) return 0;
   if (!kintsugi::validateNoOverlap(vars.data(), count).ok()) return 0;
@@ -175,6 +195,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (k == 2 || k == 4) x = std::fabs(x);  // phi, v: non-negative as the optimizer keeps them
         arrays[k][e] = x;
       }
+  }
+  // A crack may share bytes with a grad or another crack (both read only), and filling the grads
+  // may just have changed its values: check again, as the binding checks right before the step.
+  for (size_t i = 0; i < count; i++) {
+    kintsugi::Variable again;
+    if (cracked[i] && !kintsugi::validateVariable(&spans[i * 6], params, &again, &spans[i * 6 + 5]).ok()) return 0;
   }
   const long bad = kintsugi::step(vars.data(), count, params, skipped, moved);
   if (bad < -1 || bad >= long(count)) std::abort();

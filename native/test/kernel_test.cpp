@@ -26,6 +26,7 @@ static bool near(double a, double b, double tol = 1e-6) { return std::fabs(a - b
 // A variable that owns its buffers.
 struct Var {
   std::vector<float> theta, grad, phi, m, v;
+  std::vector<float> crack;  // a supplied crack (unit), or empty for none
   Var(std::vector<float> t, std::vector<float> g, size_t P, bool moments)
       : theta(std::move(t)), grad(std::move(g)), phi(P, 1.0f) {
     if (moments) {
@@ -35,7 +36,7 @@ struct Var {
   }
   Variable view() {
     return {theta.data(), grad.data(), phi.data(), m.empty() ? nullptr : m.data(),
-            v.empty() ? nullptr : v.data(), theta.size(), phi.size()};
+            v.empty() ? nullptr : v.data(), theta.size(), phi.size(), crack.empty() ? nullptr : crack.data()};
   }
 };
 
@@ -123,6 +124,34 @@ static void handCases() {
     p.annealing = 0.5;
     CHECK(run({&a}, p) == -1);
     CHECK(near(a.phi[0], 2) && near(a.phi[1], 1));
+  }
+  {  // unit, relative, supplied crack [1, 3] (g's would be [2, 3]) -> [0.5, 1.5]; hat [1.25, 1.75]
+     // -> phi [5/6, 7/6]. A zero crack leaves phi at 1.
+    Var a({0, 0, 0, 0}, {1, 2, 3, 4}, 2, false), b({0, 0}, {1, 5}, 2, false);
+    a.crack = {1, 3};
+    b.crack = {0, 0};
+    Params p = sgd();
+    p.granularity = Granularity::Unit;
+    p.relativeCrack = true;
+    std::vector<double> moved;
+    CHECK(run({&a, &b}, p, nullptr, &moved) == -1);
+    CHECK(near(a.phi[0], 5.0 / 6) && near(a.phi[1], 7.0 / 6));
+    CHECK(near(a.theta[3], -0.1 * 4 * 7.0 / 6));
+    CHECK(near(moved[0], 1.0 / 6));
+    CHECK(b.phi[0] == 1 && b.phi[1] == 1 && near(b.theta[1], -0.5));
+  }
+  {  // a supplied crack does not hide a NaN gradient: throw names it, skip leaves it untouched.
+    Var a({1, 1}, {1, NAN}, 2, false);
+    a.crack = {1, 1};
+    Params p = sgd();
+    p.granularity = Granularity::Unit;
+    p.throwOnNonFinite = true;
+    CHECK(run({&a}, p) == 0);
+    CHECK(a.theta[0] == 1 && a.phi[0] == 1);
+    p.throwOnNonFinite = false;
+    std::vector<uint8_t> skipped;
+    CHECK(run({&a}, p, &skipped) == -1);
+    CHECK(skipped[0] == 1 && a.theta[0] == 1 && a.phi[0] == 1);
   }
   {  // non-finite: throw changes nothing; skip leaves only that variable untouched.
     Var a({1}, {1}, 1, false), b({1, 1}, {1, NAN}, 2, false);

@@ -165,7 +165,15 @@ struct Case {
   std::vector<size_t> n, P;
   std::vector<State> initial;
   std::vector<std::vector<std::vector<float>>> grads;  // [step][variable]
+  // The supplied crack of each variable (the same at every step); hasCrack[i] false for none.
+  std::vector<std::vector<float>> cracks;
+  std::vector<bool> hasCrack;
   std::vector<Check> checks;
+  bool anyCrack() const {
+    for (bool b : hasCrack)
+      if (b) return true;
+    return false;
+  }
 };
 
 struct Tolerance {
@@ -224,7 +232,7 @@ Case caseOf(const Value& c, size_t index) {
   for (size_t i = 0; i < vars.size(); i++) {
     const Value& v = vars[i];
     const std::string w = where + ".variables[" + std::to_string(i) + "]";
-    static const char* const kVarKeys[] = {"name", "n", "P", "theta", "grad", "phi", "m", "v", "laterGrads", nullptr};
+    static const char* const kVarKeys[] = {"name", "n", "P", "theta", "grad", "phi", "m", "v", "laterGrads", "crack", nullptr};
     onlyKeys(v, kVarKeys, w);
     const Value& vn = member(v, "name", w);
     if (!vn.isString()) bad(w, "name is not a string");
@@ -240,6 +248,9 @@ Case caseOf(const Value& c, size_t index) {
     s.m = inputArray(member(v, "m", w), useM ? n : 0, w + ".m");
     s.v = inputArray(member(v, "v", w), useV ? n : 0, w + ".v");
     out.initial.push_back(std::move(s));
+    const Value* crack = v.find("crack");
+    out.hasCrack.push_back(crack != nullptr);
+    out.cracks.push_back(crack ? inputArray(*crack, P, w + ".crack") : std::vector<float>{});
     const Value* later = v.find("laterGrads");
     if (later && arrayOf(*later, w + ".laterGrads").size() != out.steps - 1) bad(w, "laterGrads needs steps - 1 entries");
     for (size_t st = 0; st < out.steps; st++) {
@@ -312,7 +323,8 @@ std::vector<Snapshot> runCase(const Case& c, StepFn stepFn) {
     for (size_t i = 0; i < state.size(); i++) {
       State& x = state[i];
       views.push_back({x.theta.data(), c.grads[s][i].data(), x.phi.data(), x.m.empty() ? nullptr : x.m.data(),
-                       x.v.empty() ? nullptr : x.v.data(), c.n[i], c.P[i]});
+                       x.v.empty() ? nullptr : x.v.data(), c.n[i], c.P[i],
+                       c.hasCrack[i] && !c.cracks[i].empty() ? c.cracks[i].data() : nullptr});
     }
     std::vector<uint8_t> skipped(state.size(), 0);
     std::vector<double> moved(state.size(), 0.0);

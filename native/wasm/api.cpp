@@ -13,8 +13,9 @@
 
 namespace {
 
-// One variable's descriptor: kDescWords uint32 words, addresses in bytes (0 for an absent m or v).
-enum DescWord : uint32_t { kTheta = 0, kGrad, kPhi, kM, kV, kN, kP, kDescWords };
+// One variable's descriptor: kDescWords uint32 words, addresses in bytes (0 for an absent m, v or
+// crack; the JS side has checked a crack's granularity, length and values).
+enum DescWord : uint32_t { kTheta = 0, kGrad, kPhi, kM, kV, kCrack, kN, kP, kDescWords };
 
 // The parameters, one float64 each, in this order (KernelParams of src/kernel/types.ts).
 enum ParamSlot : uint32_t {
@@ -24,7 +25,7 @@ enum ParamSlot : uint32_t {
 };
 
 // Bump this when the layout above or an export changes; wasm.ts checks it.
-constexpr int32_t kAbiVersion = 1;
+constexpr int32_t kAbiVersion = 2;  // 2: the crack word
 
 template <class P>
 P* at(uint32_t address) {
@@ -83,7 +84,7 @@ EMSCRIPTEN_KEEPALIVE int32_t kintsugi_step(const uint32_t* desc, uint32_t count,
   for (uint32_t i = 0; i < count; i++) {
     const uint32_t* d = desc + size_t(i) * kDescWords;
     vars[i] = {at<float>(d[kTheta]), at<const float>(d[kGrad]), at<float>(d[kPhi]), at<float>(d[kM]),
-               at<float>(d[kV]), size_t(d[kN]), size_t(d[kP])};
+               at<float>(d[kV]), size_t(d[kN]), size_t(d[kP]), at<const float>(d[kCrack])};
   }
   return int32_t(kintsugi::step(vars.data(), count, p, skipped, meanAbsDeltaPhi));
 }

@@ -121,6 +121,15 @@ export function describeGpu(p: CudaProbe): string {
 
 const EMPTY = new Float32Array(0);
 
+/** Why the CUDA path refuses a supplied crack (`KernelVariable.crack`): its kernels have no path for one yet. */
+export const CUDA_NO_CRACK =
+  "kintsugi: per-example cracks (a supplied unit crack) are not supported on device 'cuda' yet; use device 'cpu'";
+
+/** Throws CUDA_NO_CRACK, before anything changes, when any variable brings a crack. */
+function refuseCracks(vars: readonly KernelVariable[]): void {
+  for (let i = 0; i < vars.length; i++) if (vars[i].crack !== undefined) throw new Error(CUDA_NO_CRACK);
+}
+
 /** Where one variable's state lives on the device, keyed by its host ϕ array. */
 interface Slot {
   id: number;
@@ -158,6 +167,7 @@ export class CudaKernel implements DeviceKernel {
 
   step(vars: readonly KernelVariable[], params: KernelParams, out: KernelOutput): void {
     const session = this.live();
+    refuseCracks(vars);
     const count = vars.length;
     if (this.ids.length < count) this.ids = new Int32Array(count);
     const made: Slot[] = [];
@@ -248,6 +258,7 @@ export function cudaWriteThroughKernel(kernel: CudaKernel): { name: 'cuda'; step
   return {
     name: 'cuda',
     step(vars, params, out) {
+      refuseCracks(vars);
       kernel.reset();
       try {
         kernel.step(vars, params, out);
@@ -265,6 +276,7 @@ export function cudaHostKernel(loaded: CudaAddon): { name: 'cuda-host'; step(var
   return {
     name: 'cuda-host',
     step(vars, params, out) {
+      refuseCracks(vars);
       const bad = loaded.stepOnHost(vars, packParams(params, packed), out.skipped, out.meanAbsDeltaPhi);
       if (bad >= 0) throw new NonFiniteGradientError(vars[bad].name);
     },

@@ -13,6 +13,7 @@
  */
 import {
   BASE,
+  crackProblem,
   GRANULARITY,
   Kernel,
   KernelOutput,
@@ -326,7 +327,11 @@ function step(vars: readonly KernelVariable[], p: KernelParams, out: KernelOutpu
   // overflow a float64 sum), so under `throw` nothing has changed when the error is raised.
   // `unit` keeps P column sums per variable, `weight` and `layer` the one sum Σ|g|.
   let slots = 0;
-  for (let i = 0; i < vars.length; i++) slots += unit ? vars[i].phi.length : 1;
+  for (let i = 0; i < vars.length; i++) {
+    const problem = crackProblem(vars[i], i, granularity);
+    if (problem !== null) throw problem;
+    slots += unit ? vars[i].phi.length : 1;
+  }
   const sums = (sumsScratch = f64Scratch(sumsScratch, slots));
   for (let i = 0, off = 0; i < vars.length; i++) {
     const g = vars[i].grad;
@@ -385,10 +390,12 @@ function step(vars: readonly KernelVariable[], p: KernelParams, out: KernelOutpu
     off += unit ? P : 1;
     if (out.skipped[i] === 1) continue;
     if (unit) {
-      // l_u = column sum / rows; then the variable's P pathways are one group.
+      // l_u = column sum / rows, or the caller's crack; then the variable's P pathways are one group.
       const cracks = (crackScratch = f64Scratch(crackScratch, P));
       const rows = P > 0 ? v.grad.length / P : 0;
-      for (let u = 0; u < P; u++) cracks[u] = rows > 0 ? sums[at + u] / rows : sums[at + u];
+      const given = v.crack;
+      if (given !== undefined) for (let u = 0; u < P; u++) cracks[u] = given[u];
+      else for (let u = 0; u < P; u++) cracks[u] = rows > 0 ? sums[at + u] / rows : sums[at + u];
       if (p.relativeCrack) makeRelative(cracks, P);
       out.meanAbsDeltaPhi[i] = gildGroup(v.phi, cracks, P, p);
     } else {

@@ -28,6 +28,13 @@ export interface KernelVariable {
   m: Float32Array;
   /** Second moment v (`adam`); n elements, empty otherwise. */
   v: Float32Array;
+  /**
+   * `unit` granularity only, optional: the crack l_u of each of the P pathways, supplied by the
+   * caller (per-example cracks, docs/algorithm.md) instead of the kernel's mean |g| over the
+   * unit's column. Finite and ≥ 0; `crack: relative` still divides it by the variable's mean. The
+   * non-finite check still reads g. Read only.
+   */
+  crack?: Float32Array;
 }
 
 /** The hyperparameters of one step, shared by all variables in it. */
@@ -79,6 +86,25 @@ export class NonFiniteGradientError extends Error {
     );
     this.name = 'NonFiniteGradientError';
   }
+}
+
+/**
+ * The error every kernel throws, before it changes anything, for a supplied `crack` that does not
+ * fit: another granularity than `unit`, a length other than P, or a value that is negative, NaN or
+ * infinite. Null when it fits (or is absent).
+ */
+export function crackProblem(v: KernelVariable, index: number, granularity: GranularityCode): RangeError | null {
+  const c = v.crack;
+  if (c === undefined) return null;
+  const who = `kintsugi: vars[${index}] ('${v.name}').crack`;
+  if (granularity !== GRANULARITY.unit) return new RangeError(`${who} is for unit granularity only`);
+  if (!(c instanceof Float32Array)) return new RangeError(`${who} must be a Float32Array`);
+  if (c.length !== v.phi.length) return new RangeError(`${who} has ${c.length} values, phi ${v.phi.length}`);
+  for (let u = 0; u < c.length; u++) {
+    const x = c[u];
+    if (!(x >= 0 && x - x === 0)) return new RangeError(`${who}[${u}] is ${x}; a crack is finite and >= 0`);
+  }
+  return null;
 }
 
 /** Number of pathways P of a variable of `size` elements whose last axis is `lastAxis`. */

@@ -6,15 +6,15 @@
  * scripts/write-wasm-bytes.cjs after `tsc`; from src/, as in the tests, that same file of the
  * last build), or from the caller.
  *
- * Each step copies every variable's θ, g, ϕ, m and v into the module's memory (one arena, grown
- * when a step needs more and reused after that), runs the C++ step, and copies θ, ϕ, m, v and the
- * outputs back. Under `nonFinite: 'throw'` nothing is copied back, so nothing changes.
+ * Each step copies every variable's θ, g, ϕ, m, v and supplied crack into the module's memory (one
+ * arena, grown when a step needs more and reused after that), runs the C++ step, and copies θ, ϕ,
+ * m, v and the outputs back. Under `nonFinite: 'throw'` nothing is copied back, so nothing changes.
  *
  * Loading is synchronous (`new WebAssembly.Module`). Browsers' main threads refuse to compile
  * modules over 4 KB synchronously; there, await `prepareWasmKernel()` first, which compiles and
  * instantiates asynchronously and leaves the result for `loadWasmKernel()`.
  */
-import { BASE, GRANULARITY, Kernel, KernelOutput, KernelParams, KernelVariable, NonFiniteGradientError } from './types';
+import { BASE, crackProblem, GRANULARITY, Kernel, KernelOutput, KernelParams, KernelVariable, NonFiniteGradientError } from './types';
 
 /** The two builds' bytes; either may be null (not built). */
 export interface WasmBinaries {
@@ -87,9 +87,12 @@ export function wasmSimdSupported(): boolean {
 
 // ---- The C ABI of native/wasm/api.cpp.
 
-const ABI_VERSION = 1;
-/** Words of one variable descriptor: theta, grad, phi, m, v (addresses), n, P. */
-const DESC_WORDS = 7;
+const ABI_VERSION = 2;
+/** Words of one variable descriptor: theta, grad, phi, m, v, crack (addresses, 0 for none), n, P. */
+const DESC_WORDS = 8;
+/** Arrays a variable may bring, in descriptor order (arrayOf). */
+const ARRAYS = 6;
+const EMPTY = new Float32Array(0);
 /** float64 parameter slots, in api.cpp's ParamSlot order. */
 const PARAM_SLOTS = 16;
 const ISA_WASM_SIMD = 4;
@@ -163,7 +166,10 @@ function validate(vars: readonly KernelVariable[], p: KernelParams, out: KernelO
   if (out.skipped.length < vars.length || out.meanAbsDeltaPhi.length < vars.length) {
     throw new RangeError(`kintsugi wasm: the outputs hold fewer than ${vars.length} slots`);
   }
-  for (const v of vars) {
+  for (let i = 0; i < vars.length; i++) {
+    const v = vars[i];
+    const problem = crackProblem(v, i, p.granularity);
+    if (problem !== null) throw problem;
     const n = v.theta.length;
     const P = v.phi.length;
     const bad = (what: string): never => {
@@ -180,10 +186,13 @@ function validate(vars: readonly KernelVariable[], p: KernelParams, out: KernelO
   }
 }
 
-/** The k-th array of a variable in descriptor order: theta, grad, phi, m, v. */
+/** The k-th array of a variable in descriptor order: theta, grad, phi, m, v, crack (empty for none). */
 function arrayOf(v: KernelVariable, k: number): Float32Array {
-  return k === 0 ? v.theta : k === 1 ? v.grad : k === 2 ? v.phi : k === 3 ? v.m : v.v;
+  return k === 0 ? v.theta : k === 1 ? v.grad : k === 2 ? v.phi : k === 3 ? v.m : k === 4 ? v.v : (v.crack ?? EMPTY);
 }
+
+/** Whether the k-th array is only read by the step (grad, crack), so nothing is copied back. */
+const readOnly = (k: number): boolean => k === 1 || k === 5;
 
 function makeKernel(x: Exports): WasmKernel {
   let arena = 0;
@@ -217,11 +226,11 @@ function makeKernel(x: Exports): WasmKernel {
     const dimBytes = count * DESC_WORDS * 4;
     const headBytes = align16(dimBytes) + align16(PARAM_SLOTS * 8) + align16(count * 8) + align16(count);
     let total = headBytes;
-    if (offsets.length < count * 5) offsets = new Float64Array(Math.max(count * 5, offsets.length * 2));
+    if (offsets.length < count * ARRAYS) offsets = new Float64Array(Math.max(count * ARRAYS, offsets.length * 2));
     for (let i = 0; i < count; i++) {
-      for (let k = 0; k < 5; k++) {
+      for (let k = 0; k < ARRAYS; k++) {
         const length = arrayOf(vars[i], k).length;
-        offsets[i * 5 + k] = length === 0 ? -1 : total;
+        offsets[i * ARRAYS + k] = length === 0 ? -1 : total;
         total += align16(length * 4);
       }
     }
@@ -265,8 +274,8 @@ function makeKernel(x: Exports): WasmKernel {
     for (let i = 0; i < count; i++) {
       const v = vars[i];
       const d = i * DESC_WORDS;
-      for (let k = 0; k < 5; k++) {
-        const off = offsets[i * 5 + k];
+      for (let k = 0; k < ARRAYS; k++) {
+        const off = offsets[i * ARRAYS + k];
         if (off < 0) {
           u32[d + k] = 0;
         } else {
@@ -274,8 +283,8 @@ function makeKernel(x: Exports): WasmKernel {
           f32.set(arrayOf(v, k), (base + off) >>> 2);
         }
       }
-      u32[d + 5] = v.theta.length;
-      u32[d + 6] = v.phi.length;
+      u32[d + ARRAYS] = v.theta.length;
+      u32[d + ARRAYS + 1] = v.phi.length;
     }
 
     let bad: number;
@@ -297,9 +306,9 @@ function makeKernel(x: Exports): WasmKernel {
       out.skipped[i] = skipped[i];
       out.meanAbsDeltaPhi[i] = mad[i];
       if (skipped[i] !== 0) continue; // untouched in wasm memory as in the caller's arrays
-      for (let k = 0; k < 5; k++) {
-        const off = offsets[i * 5 + k];
-        if (k === 1 || off < 0) continue; // grad is read only
+      for (let k = 0; k < ARRAYS; k++) {
+        const off = offsets[i * ARRAYS + k];
+        if (readOnly(k) || off < 0) continue;
         const a = arrayOf(vars[i], k);
         const at = (base + off) >>> 2;
         a.set(f32.subarray(at, at + a.length));

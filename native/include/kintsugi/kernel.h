@@ -31,6 +31,10 @@ struct Params {
 
 // One variable: n elements of theta and grad, P pathways of phi. m and v hold n elements when
 // the base uses them (momentum: m; adam: m and v) and may be null otherwise. For Unit, n % P == 0.
+// crack, Unit only and optional: P cracks supplied by the caller (per-example cracks), finite and
+// >= 0 (the caller checks), taken instead of each unit's mean |g|; null for the kernel's own. The
+// finite check reads grad either way, so a NaN gradient is still caught. Last, so that the
+// aggregate initializers of callers that supply none stay valid.
 struct Variable {
   float* theta;
   const float* grad;
@@ -39,6 +43,7 @@ struct Variable {
   float* v;
   size_t n;
   size_t P;
+  const float* crack = nullptr;
 };
 
 // Runs one step over `count` variables. skipped[i] and meanAbsDeltaPhi[i] are written for every

@@ -134,6 +134,13 @@ function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: Arra
   ].join('\n');
 }
 
+/** ' (fraud)': an example's label by its id, named by `classNames` when given; '' without labels. */
+function labelText(id: number, labels: ArrayLike<number> | undefined, classNames: string[] | undefined): string {
+  if (labels === undefined || id >= labels.length) return '';
+  const label = labels[id];
+  return ` (${escapeXml(classNames?.[label] ?? String(label))})`;
+}
+
 export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOptions = {}): string {
   const o = checkReportArguments(optimizer, options);
   const top = o.top;
@@ -173,9 +180,20 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
       `<p>${v.pathways} pathways (${v.granularity}) · mean ${v.mean.toFixed(3)} · min ${v.min.toFixed(3)} · max ${v.max.toFixed(3)} · std ${v.std.toFixed(3)} · gini ${v.gini.toFixed(3)} · last mean |Δϕ| ${v.meanAbsDeltaPhi.toExponential(2)}</p>`,
     );
     sections.push(histogram({ title: `ϕ of ${v.name}`, xLabel: 'ϕ', values: phi }));
-    sections.push(`<table><tr><th>pathway</th><th>ϕ</th>${layer ? '<th>fed by</th>' : ''}</tr>`);
+    const drivers = optimizer.exampleCrackDrivers(v.name, 3);
+    if (drivers) {
+      sections.push(
+        '<p>Which examples drove each unit\'s gilding (per-example cracks): the examples whose part |δ<sub>u</sub>(n)|·‖a(n)‖ was the largest of their batch, ' +
+          'with the number of training steps in which it was.</p>',
+      );
+    }
+    const driverCell = (unit: number) => {
+      const list = drivers?.[unit] ?? [];
+      return `<td>${list.map((d) => `#${d.id}${labelText(d.id, o.exampleLabels, o.classNames)} ×${d.steps}`).join(', ')}</td>`;
+    };
+    sections.push(`<table><tr><th>pathway</th><th>ϕ</th>${layer ? '<th>fed by</th>' : ''}${drivers ? '<th>examples that drove it</th>' : ''}</tr>`);
     for (const t of v.top) {
-      sections.push(`<tr><td>${t.index}</td><td>${t.phi.toFixed(4)}</td>${layer ? `<td>${feeders(layer, v.granularity, t.index)}</td>` : ''}</tr>`);
+      sections.push(`<tr><td>${t.index}</td><td>${t.phi.toFixed(4)}</td>${layer ? `<td>${feeders(layer, v.granularity, t.index)}</td>` : ''}${drivers ? driverCell(t.index) : ''}</tr>`);
     }
     sections.push('</table>');
   }

@@ -322,6 +322,11 @@ const METHODS = {
   },
   // Per-example cracks (the largest per-example part of each unit), the optimizer's default β.
   'kintsugi example cracks': exampleCracks(),
+  // The recommended configuration, fixed on 2026-12-03 by the rule written beforehand in
+  // docs/rare-events.md ("The recommended configuration"), on the development data, seeds 11-15:
+  // per-example cracks, the mean of each unit's 8 largest parts, β = 0.1. Not to be tuned again
+  // on any data set it is reported on.
+  'kintsugi recommended': exampleCracks({ gildingRate: 0.1 }, { top: 8 }),
 };
 
 /**

@@ -39,24 +39,71 @@ interface DenseLike {
   bias?: { read(): tf.Variable } | null;
 }
 
-/** One step's cracks of one variable (the kept tensors), and for each unit the batch row that gave its largest part. */
+/**
+ * One step's per-example parts of one variable (rows × units, kept on the backend until the
+ * optimizer asks), and, once reduced on the CPU, its crack and the row of each unit's largest part.
+ */
 interface Recorded {
-  crack: tf.Tensor1D;
-  argmax: tf.Tensor1D;
-  /** Rows of the batch (positions, for a Dense layer over sequences). */
+  parts: tf.Tensor2D;
+  /** Rows of the batch (positions, for a Dense layer over sequences); -1 when the layer ran twice. */
   rows: number;
+  crack?: Float32Array;
+  argmax?: Int32Array;
 }
 
-/** The examples that gave a unit its largest part, most often first. */
+/** An example that gave a unit its largest part, with how often (most often first). */
 export interface CrackDriver {
   /** The example's id (exampleDataset / withExampleIds). */
   id: number;
-  /** Training steps in which this example gave the unit its largest part. */
+  /** Training steps in which this example surely gave the unit its largest part. */
   steps: number;
+  /** At most this many steps (more than `steps` only when the count began after an eviction, see HeavyHitters). */
+  atMost: number;
 }
 
-/** Distinct examples remembered per unit; beyond it the least frequent is forgotten. */
-const DRIVERS_KEPT = 32;
+/** Examples counted per unit. */
+const DRIVERS_KEPT = 16;
+
+/**
+ * The examples that most often led one unit, in bounded memory: the Space-Saving counter of
+ * Metwally, Agrawal and El Abbadi (2005). It holds K counters; an example not held takes the
+ * counter of the smallest count c and starts at c + 1 with error c. Every example that led more
+ * than steps/K times is held, and each count is within its error of the truth. Exact counts
+ * would need units × examples counters per variable.
+ */
+export class HeavyHitters {
+  private readonly ids = new Int32Array(DRIVERS_KEPT);
+  private readonly counts = new Float64Array(DRIVERS_KEPT);
+  private readonly errors = new Float64Array(DRIVERS_KEPT);
+  private size = 0;
+
+  add(id: number): void {
+    let least = 0;
+    for (let i = 0; i < this.size; i++) {
+      if (this.ids[i] === id) {
+        this.counts[i] += 1;
+        return;
+      }
+      if (this.counts[i] < this.counts[least]) least = i;
+    }
+    if (this.size < DRIVERS_KEPT) {
+      this.ids[this.size] = id;
+      this.counts[this.size] = 1;
+      this.errors[this.size++] = 0;
+      return;
+    }
+    const c = this.counts[least];
+    this.ids[least] = id;
+    this.counts[least] = c + 1;
+    this.errors[least] = c;
+  }
+
+  top(k: number): CrackDriver[] {
+    const out: CrackDriver[] = [];
+    for (let i = 0; i < this.size; i++) out.push({ id: this.ids[i], steps: this.counts[i] - this.errors[i], atMost: this.counts[i] });
+    return out.sort((a, b) => b.atMost - a.atMost || b.steps - a.steps || a.id - b.id).slice(0, k);
+  }
+}
 
 function isDense(layer: unknown): layer is DenseLike {
   const l = layer as Partial<DenseLike> | null;
@@ -95,7 +142,7 @@ export class ExampleCrackTaps {
   private top = 1;
   private recording = false;
   /** Per variable, per unit: example id → steps in which it gave the unit's largest part. */
-  private readonly drivers = new Map<string, Array<Map<number, number>>>();
+  private readonly drivers = new Map<string, HeavyHitters[]>();
 
   /** True once a model is tapped. */
   get attached(): boolean {
@@ -143,10 +190,19 @@ export class ExampleCrackTaps {
     }
   }
 
-  /** The crack this step recorded for variable `name` (read back from the backend), or undefined. */
+  /**
+   * The crack this step recorded for variable `name` (its parts read back and reduced), or
+   * undefined: none recorded, or one with a NaN or ±Infinity in it. The kernel then takes the
+   * gradient's crack, and its finite check on the gradient decides (a NaN error makes a NaN
+   * gradient, which nonFinite 'skip' skips and 'throw' reports by name).
+   */
   crackOf(name: string): Float32Array | undefined {
     const r = this.recorded.get(name);
-    return r === undefined ? undefined : (r.crack.dataSync() as Float32Array);
+    if (r === undefined) return undefined;
+    if (r.crack === undefined) Object.assign(r, reduceParts(r.parts, this.top));
+    const crack = r.crack as Float32Array;
+    for (let u = 0; u < crack.length; u++) if (!(crack[u] - crack[u] === 0)) return undefined;
+    return crack;
   }
 
   /**
@@ -159,15 +215,13 @@ export class ExampleCrackTaps {
       for (const [name, r] of this.recorded) {
         // Rows are examples only when the layer saw one row per example.
         if (r.rows !== rowIds.length) continue;
-        const rows = r.argmax.dataSync();
+        if (r.argmax === undefined) Object.assign(r, reduceParts(r.parts, this.top));
+        const rows = r.argmax as Int32Array;
         let units = this.drivers.get(name);
-        if (units === undefined) this.drivers.set(name, (units = Array.from({ length: rows.length }, () => new Map<number, number>())));
+        if (units === undefined) this.drivers.set(name, (units = Array.from({ length: rows.length }, () => new HeavyHitters())));
         for (let u = 0; u < rows.length && u < units.length; u++) {
           const id = rowIds[rows[u]];
-          if (id === undefined) continue;
-          const counts = units[u];
-          counts.set(id, (counts.get(id) ?? 0) + 1);
-          if (counts.size > DRIVERS_KEPT) forgetLeast(counts, id);
+          if (id !== undefined) units[u].add(id);
         }
       }
     }
@@ -176,7 +230,7 @@ export class ExampleCrackTaps {
 
   /** Drops the current step's recorded tensors. */
   discard(): void {
-    for (const r of this.recorded.values()) tf.dispose([r.crack, r.argmax]);
+    for (const r of this.recorded.values()) r.parts.dispose();
     this.recorded.clear();
   }
 
@@ -184,12 +238,7 @@ export class ExampleCrackTaps {
   driversOf(name: string, top: number): CrackDriver[][] | null {
     const units = this.drivers.get(name);
     if (units === undefined) return null;
-    return units.map((counts) =>
-      [...counts]
-        .map(([id, steps]) => ({ id, steps }))
-        .sort((a, b) => b.steps - a.steps || a.id - b.id)
-        .slice(0, top),
-    );
+    return units.map((counts) => counts.top(top));
   }
 
   /** Names of the variables with recorded drivers. */
@@ -231,21 +280,13 @@ export class ExampleCrackTaps {
   private tapped(layer: DenseLike, z: tf.Tensor, input: tf.Tensor): tf.Tensor {
     const kernelName = layer.kernel?.read().name;
     const biasName = layer.bias?.read().name;
-    const top = this.top;
-    const record = (name: string | undefined, crack: tf.Tensor1D, argmax: tf.Tensor1D, rows: number): void => {
-      if (name === undefined) {
-        tf.dispose([crack, argmax]);
-        return;
-      }
+    const record = (name: string | undefined, parts: tf.Tensor2D, rows: number): void => {
+      if (name === undefined) return;
       const earlier = this.recorded.get(name);
-      if (earlier !== undefined) {
-        // The layer ran twice in one step (a shared layer): each unit keeps its larger crack.
-        const larger = tf.tidy(() => tf.maximum(earlier.crack, crack) as tf.Tensor1D);
-        tf.dispose([earlier.crack, crack, argmax]);
-        this.recorded.set(name, { crack: tf.keep(larger), argmax: earlier.argmax, rows: -1 });
-        return;
-      }
-      this.recorded.set(name, { crack: tf.keep(crack), argmax: tf.keep(argmax), rows });
+      // A layer that ran twice in one step (shared weights) contributes the rows of both calls.
+      const all = earlier === undefined ? parts : (tf.concat([earlier.parts, parts], 0) as tf.Tensor2D);
+      if (earlier !== undefined) earlier.parts.dispose();
+      this.recorded.set(name, { parts: tf.keep(all), rows: earlier === undefined ? rows : -1 });
     };
     const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
@@ -261,10 +302,11 @@ export class ExampleCrackTaps {
             const rows = delta.shape[0];
             const a2 = tf.reshape(a, [rows, -1]);
             // ×rows: row n of ∂L/∂z is δ(n)/N for a batch-mean loss; this makes it example n's own error.
-            const err = tf.mul(tf.abs(delta), rows);
-            const part = tf.mul(err, tf.norm(a2, 'euclidean', 1, true)) as tf.Tensor2D;
-            record(kernelName, reduceRows(part, top), tf.argMax(part, 0) as tf.Tensor1D, rows);
-            record(biasName, reduceRows(err as tf.Tensor2D, top), tf.argMax(err, 0) as tf.Tensor1D, rows);
+            // The reduction over rows happens on the CPU (reduceParts), where the cracks go anyway:
+            // a top-k on tfjs's cpu backend cost more than the rest of the step.
+            const err = tf.mul(tf.abs(delta), rows) as tf.Tensor2D;
+            record(kernelName, tf.mul(err, tf.norm(a2, 'euclidean', 1, true)) as tf.Tensor2D, rows);
+            record(biasName, err, rows);
           });
           return dy;
         },
@@ -274,24 +316,36 @@ export class ExampleCrackTaps {
   }
 }
 
-/** Each column's `top` largest values averaged (the maximum for top = 1): rows × units → units. */
-function reduceRows(part: tf.Tensor2D, top: number): tf.Tensor1D {
-  const rows = part.shape[0];
-  if (rows === 0) return tf.zeros([part.shape[1]]) as tf.Tensor1D;
-  if (top === 1) return tf.max(part, 0) as tf.Tensor1D;
-  if (top >= rows) return tf.mean(part, 0) as tf.Tensor1D;
-  return tf.mean(tf.topk(tf.transpose(part), top).values, 1) as tf.Tensor1D;
-}
-
-/** Forgets the least counted example of `counts` other than `keep` (the one just counted). */
-function forgetLeast(counts: Map<number, number>, keep: number): void {
-  let least: number | null = null;
-  let leastCount = Infinity;
-  for (const [id, c] of counts) {
-    if (id !== keep && c < leastCount) {
-      least = id;
-      leastCount = c;
+/**
+ * Per column u of the rows × units parts: the mean of its `top` largest values (the maximum for
+ * top = 1, the mean of all for top ≥ rows), summed in float64 from the largest down and rounded
+ * once; and the row of its largest value (the first such row on a tie).
+ */
+export function reduceParts(parts: tf.Tensor2D, top: number): { crack: Float32Array; argmax: Int32Array } {
+  const [rows, units] = parts.shape;
+  const values = parts.dataSync();
+  const crack = new Float32Array(units);
+  const argmax = new Int32Array(units);
+  const k = Math.min(top, rows);
+  const best = new Float64Array(k); // the column's k largest so far, descending
+  for (let u = 0; u < units; u++) {
+    let filled = 0;
+    let at = 0;
+    for (let n = 0; n < rows; n++) {
+      const x = values[n * units + u];
+      if (n === 0 || x > values[at * units + u]) at = n;
+      if (filled === k && x <= best[k - 1]) continue;
+      let i = filled < k ? filled++ : k - 1;
+      while (i > 0 && best[i - 1] < x) {
+        best[i] = best[i - 1];
+        i--;
+      }
+      best[i] = x;
     }
+    let sum = 0;
+    for (let i = 0; i < filled; i++) sum += best[i];
+    crack[u] = filled > 0 ? sum / filled : 0;
+    argmax[u] = at;
   }
-  if (least !== null) counts.delete(least);
+  return { crack, argmax };
 }

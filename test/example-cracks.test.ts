@@ -4,7 +4,7 @@
 // time: example n's gradient of kernel column u is a(n)·δ_u(n), whose norm is |δ_u(n)|·‖a(n)‖.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleDataset, kintsugi, phiReport, referenceKernel } from '../src';
-import { ExampleCrackTaps } from '../src/example-cracks';
+import { ExampleCrackTaps, HeavyHitters } from '../src/example-cracks';
 import { rng, tf, useBackend } from './helpers';
 
 beforeAll(async () => {
@@ -226,6 +226,28 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     m.dispose();
   });
 
+  it('a NaN input under nonFinite skip: the step is skipped as without the tap; under throw, the error names the variable', async () => {
+    for (const nonFinite of ['skip', 'throw'] as const) {
+      const m = model(10);
+      const opt = kintsugi({ granularity: 'unit', nonFinite });
+      opt.exampleCracks(m);
+      const x = tf.tensor2d([[1, 2, 3, NaN], [0, 1, 0, 1]]);
+      const y = tf.tensor2d([[1], [0]]);
+      const before = m.getWeights().map((w) => Array.from(w.dataSync()));
+      const step = () => opt.minimize(() => tf.mean(tf.metrics.binaryCrossentropy(y, m.apply(x) as tf.Tensor)) as tf.Scalar);
+      if (nonFinite === 'skip') {
+        step();
+        expect(opt.phiStats().skippedSteps).toBeGreaterThan(0);
+      } else {
+        expect(step).toThrow(/NaN or Infinity/);
+      }
+      expect(m.getWeights().map((w) => Array.from(w.dataSync()))).toEqual(before);
+      opt.dispose();
+      m.dispose();
+      tf.dispose([x, y]);
+    }
+  });
+
   it('refuses what it cannot do, clearly, changing nothing', () => {
     const m = model(9);
     expect(() => kintsugi({ granularity: 'weight' }).exampleCracks(m)).toThrow(/granularity 'unit'/);
@@ -244,6 +266,32 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     second.dispose();
     m.dispose();
     noDense.dispose();
+  });
+});
+
+describe('which examples drove a unit: the bounded counter', () => {
+  it('keeps every example that led more than steps/16 times, with true counts inside [steps, atMost]', () => {
+    const r = rng(21);
+    for (let trial = 0; trial < 50; trial++) {
+      const counter = new HeavyHitters();
+      const truth = new Map<number, number>();
+      const steps = 200 + Math.floor(r() * 800);
+      for (let s = 0; s < steps; s++) {
+        // A few frequent examples among many rare ones.
+        const id = r() < 0.4 ? Math.floor(r() * 3) : 100 + Math.floor(r() * 5000);
+        truth.set(id, (truth.get(id) ?? 0) + 1);
+        counter.add(id);
+      }
+      const held = counter.top(16);
+      for (const d of held) {
+        const t = truth.get(d.id) ?? 0;
+        expect(d.steps).toBeLessThanOrEqual(t);
+        expect(t).toBeLessThanOrEqual(d.atMost);
+      }
+      for (const [id, t] of truth) if (t > steps / 16) expect(held.map((d) => d.id)).toContain(id);
+      // Most frequent first.
+      for (let i = 1; i < held.length; i++) expect(held[i - 1].atMost).toBeGreaterThanOrEqual(held[i].atMost);
+    }
   });
 });
 

@@ -167,6 +167,10 @@ describe.skipIf(!built)('wasm kernel', () => {
           [{ v: new Float32Array(3) }, p, /v has 3 elements/],
           [{ phi: new Float32Array(3) }, { ...p, granularity: GRANULARITY.weight }, /needs 10 phi/],
           [{ phi: new Float32Array(3) }, { ...p, granularity: GRANULARITY.layer }, /needs 1 phi/],
+          [{ crack: new Float32Array(4) }, p, /crack has 4 values, phi 5/],
+          [{ crack: Float32Array.from([1, 2, -1, 0, 0]) }, p, /crack\[2\] is -1/],
+          [{ crack: Float32Array.from([1, NaN, 0, 0, 0]) }, p, /crack\[1\] is NaN/],
+          [{ crack: new Float32Array(1), phi: new Float32Array(1) }, { ...p, granularity: GRANULARITY.layer }, /unit granularity only/],
         ];
         for (const [patch, params, message] of bad) {
           // The second variable is the bad one: the first is left alone too.

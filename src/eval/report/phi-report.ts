@@ -3,6 +3,7 @@
  * the input features that feed them) and how the distribution settled over epochs (ϕ drift, the
  * seeds' definition of convergence). One self-contained HTML page, inline SVG, no scripts.
  */
+import type { CrackDriver } from '../../example-cracks';
 import { KintsugiOptimizer } from '../../optimizer';
 import { clippedList } from '../../clip';
 import { mergeKnown, show } from '../../options';
@@ -183,13 +184,14 @@ export function phiReport(optimizer: KintsugiOptimizer, options: PhiReportOption
     const drivers = optimizer.exampleCrackDrivers(v.name, 3);
     if (drivers) {
       sections.push(
-        '<p>Which examples drove each unit\'s gilding (per-example cracks): the examples whose part |δ<sub>u</sub>(n)|·‖a(n)‖ was the largest of their batch, ' +
-          'with the number of training steps in which it was.</p>',
+        '<p>Which examples drove each unit\'s gilding (per-example cracks): the examples whose part |δ<sub>u</sub>(n)|·‖a(n)‖ was most often the largest of their batch, ' +
+          'with the number of training steps in which it was (a range where the bounded counter is unsure).</p>',
       );
     }
     const driverCell = (unit: number) => {
       const list = drivers?.[unit] ?? [];
-      return `<td>${list.map((d) => `#${d.id}${labelText(d.id, o.exampleLabels, o.classNames)} ×${d.steps}`).join(', ')}</td>`;
+      const times = (d: CrackDriver) => (d.steps === d.atMost ? `×${d.steps}` : `×${d.steps}–${d.atMost}`);
+      return `<td>${list.map((d) => `#${d.id}${labelText(d.id, o.exampleLabels, o.classNames)} ${times(d)}`).join(', ')}</td>`;
     };
     sections.push(`<table><tr><th>pathway</th><th>ϕ</th>${layer ? '<th>fed by</th>' : ''}${drivers ? '<th>examples that drove it</th>' : ''}</tr>`);
     for (const t of v.top) {

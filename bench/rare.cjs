@@ -197,15 +197,16 @@ function lossLevel(classOptions = {}, optimizerOptions = { gildingRate: 0 }) {
 
 /**
  * The parameter stream at unit granularity with per-example cracks (optimizer.exampleCracks) in
- * every Dense layer of the run's model; `examples` adds example pathways (one ϕ per training row,
- * ids through fitDataset, the same batches as fit's).
+ * every Dense layer of the run's model. The batches come from exampleDataset (the same batches as
+ * fit's), so that the ϕ report can say which examples drove each unit: with `examples`, example
+ * pathways weight the loss; without, exampleWeightedLoss with gildingRate 0 only carries the ids
+ * (every weight stays 1: the plain mean loss).
  */
 function exampleCracks(options = {}, { top = 1, examples = false } = {}) {
   return (ctx) => {
     const optimizer = k.kintsugi({ learningRate: LR, granularity: 'unit', ...options });
     optimizer.exampleCracks(ctx.model, { top });
-    if (!examples) return { optimizer, loss: 'binaryCrossentropy' };
-    const loss = optimizer.exampleWeightedLoss('binaryCrossentropy', { examples: ctx.train.y.length });
+    const loss = optimizer.exampleWeightedLoss('binaryCrossentropy', { examples: ctx.train.y.length, ...(examples ? {} : { gildingRate: 0 }) });
     return { optimizer, loss, dataset: (x, y) => k.exampleDataset(x, y, { batchSize: ctx.batch, shuffle: false }) };
   };
 }

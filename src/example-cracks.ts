@@ -141,7 +141,7 @@ export class ExampleCrackTaps {
   private readonly undo: Array<() => void> = [];
   private top = 1;
   private recording = false;
-  /** Per variable, per unit: example id → steps in which it gave the unit's largest part. */
+  /** Per variable, per unit: the examples that most often gave the unit its largest part. */
   private readonly drivers = new Map<string, HeavyHitters[]>();
 
   /** True once a model is tapped. */
@@ -151,7 +151,8 @@ export class ExampleCrackTaps {
 
   /**
    * Taps every Dense layer of `model` (all or none: the model is checked first). Returns the
-   * number of layers tapped. A model can be tapped by one optimizer; tapping again re-taps.
+   * number of layers tapped. A layer can be tapped by one optimizer at a time; calling this again
+   * on the same optimizer moves its taps to `model` (with the new options).
    */
   attach(model: unknown, options: ExampleCrackOptions | undefined): number {
     const o = resolveExampleCrackOptions(options);
@@ -161,7 +162,8 @@ export class ExampleCrackTaps {
     const dense = layersOf(model as { layers: unknown[] }).filter(isDense);
     if (dense.length === 0) throw new RangeError('kintsugi: exampleCracks found no Dense layer in this model; per-example cracks are defined for Dense layers');
     for (const layer of dense) {
-      if ((layer as { kintsugiTapped?: boolean }).kintsugiTapped) {
+      const owner = (layer as { kintsugiTapped?: ExampleCrackTaps }).kintsugiTapped;
+      if (owner !== undefined && owner !== this) {
         throw new RangeError(`kintsugi: layer '${layer.name}' is already tapped by an optimizer's exampleCracks; call that optimizer's dispose() first`);
       }
     }
@@ -249,8 +251,8 @@ export class ExampleCrackTaps {
   private tap(layer: DenseLike): () => void {
     const ownCall = Object.prototype.hasOwnProperty.call(layer, 'call') ? layer.call : undefined;
     const call = layer.call;
-    const tagged = layer as DenseLike & { kintsugiTapped?: boolean };
-    tagged.kintsugiTapped = true;
+    const tagged = layer as DenseLike & { kintsugiTapped?: ExampleCrackTaps };
+    tagged.kintsugiTapped = this;
     layer.call = (inputs, kwargs) => {
       if (!this.recording) return call.call(layer, inputs, kwargs);
       const input = Array.isArray(inputs) ? inputs[0] : inputs;

@@ -226,6 +226,26 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     m.dispose();
   });
 
+  it('with exampleWeightedLoss at gildingRate 0 the loss is the plain mean and only carries ids: drivers are recorded, the report says so', async () => {
+    const r = rng(13);
+    const n = 24;
+    const xt = tf.tensor2d(Array.from({ length: n * 4 }, () => r() * 2 - 1), [n, 4]);
+    const yt = tf.tensor2d(Array.from({ length: n }, (_, i) => (i % 6 === 0 ? 1 : 0)), [n, 1]);
+    const m = model(11);
+    const opt = kintsugi({ granularity: 'unit', gildingRate: 0.1 });
+    opt.exampleCracks(m, { top: 8 });
+    m.compile({ optimizer: opt, loss: opt.exampleWeightedLoss('binaryCrossentropy', { examples: n, gildingRate: 0 }) });
+    await m.fitDataset(exampleDataset(xt, yt, { batchSize: 8, shuffle: false }), { epochs: 2, verbose: 0 });
+    expect(Array.from(opt.exampleValueWeights()!).every((x) => x === 1)).toBe(true);
+    expect(opt.exampleCrackDrivers(names(m, 0).kernel)).not.toBeNull();
+    const html = phiReport(opt);
+    expect(html).toContain('carries example ids only');
+    expect(html).toContain('examples that drove it');
+    opt.dispose();
+    m.dispose();
+    tf.dispose([xt, yt]);
+  });
+
   it('a NaN input under nonFinite skip: the step is skipped as without the tap; under throw, the error names the variable', async () => {
     for (const nonFinite of ['skip', 'throw'] as const) {
       const m = model(10);
@@ -259,6 +279,7 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     expect(Object.prototype.hasOwnProperty.call(m.layers[0], 'call')).toBe(false);
     const first = kintsugi({ granularity: 'unit' });
     first.exampleCracks(m);
+    expect(first.exampleCracks(m, { top: 2 })).toBe(2); // the same optimizer again: re-taps
     expect(() => kintsugi({ granularity: 'unit' }).exampleCracks(m)).toThrow(/already tapped/);
     first.dispose();
     const second = kintsugi({ granularity: 'unit' });

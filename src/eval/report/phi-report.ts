@@ -119,6 +119,10 @@ function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: Arra
     }
     best[at] = id;
   }
+  if (max === 1 && phi.every((x) => x === 1)) {
+    // gildingRate 0: the stream only carries example ids (for per-example cracks' drivers).
+    return `<h2>Example pathways</h2>\n<p>${phi.length} examples · ${seenOnce} seen in training · every ϕ is 1 (not gilded: the stream carries example ids only)</p>`;
+  }
   const labelOf = (id: number) => {
     if (labels === undefined) return '';
     const label = labels[id];

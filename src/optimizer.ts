@@ -11,7 +11,7 @@ import { CrackDriver, ExampleCrackOptions, ExampleCrackTaps } from './example-cr
 import { ExamplePathwayOptions, ExampleStream, isExampleWeight } from './example-pathways';
 import { activeKernel, DeviceKernel, openDevice } from './kernel/select';
 import { KernelOutput, KernelParams, KernelVariable } from './kernel/types';
-import { checkNumber, DEFAULT_OPTIONS, KintsugiOptions, kernelParamsOf, NUMBER_RULES, ResolvedOptions, resolveOptions } from './options';
+import { checkNumber, DEFAULT_OPTIONS, kindOf, KintsugiOptions, kernelParamsOf, NUMBER_RULES, ResolvedOptions, resolveOptions, show } from './options';
 import { recipeConfig } from './reload';
 import { PhiStats, StepStats, StorageStats } from './stats';
 import { checkEntry, NamedTensor, readStateWeights, stateWeights, VariableState, VariableStates } from './state';
@@ -196,10 +196,17 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /**
    * With per-example cracks and example ids (exampleDataset / withExampleIds with
    * exampleWeightedLoss): for each unit of variable `name`, the examples that most often gave the
-   * unit its largest part, most often first (at most `top`, default 3); null when none were recorded.
+   * unit its largest part, most often first (at most `top`, default 3). Counted in bounded memory
+   * (64 counters per unit): `steps` is a sure count, `atMost` an upper bound, equal while a unit
+   * has had at most 64 distinct leaders. Null when this variable has none recorded (no example
+   * ids in its steps, or no per-example cracks); a name the optimizer has never stepped throws.
    */
   exampleCrackDrivers(name: string, top = 3): CrackDriver[][] | null {
-    return this.cracks.driversOf(name, top);
+    if (typeof name !== 'string') throw new TypeError(`kintsugi: exampleCrackDrivers takes a variable name (a string); got ${kindOf(name)}`);
+    if (!Number.isInteger(top) || top < 1) throw new RangeError(`kintsugi: exampleCrackDrivers' top must be a whole number ≥ 1; got ${show(top)}`);
+    const drivers = this.cracks.driversOf(name, top);
+    if (drivers === null) this.states.phiOf(name); // throws, naming the known variables, for a name never stepped
+    return drivers;
   }
 
   /** Names of the variables whose crack drivers were recorded (see exampleCrackDrivers). */

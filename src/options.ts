@@ -217,3 +217,9 @@ export function kernelParamsOf(o: ResolvedOptions): KernelParams {
     step: 1,
   };
 }
+
+/** What a value is, for messages: `show` for primitives, the class name for objects (a tf.Tensor is not spelled out). */
+export function kindOf(value: unknown): string {
+  if (value === null || typeof value !== 'object') return show(value);
+  return `an object of class ${value.constructor?.name ?? 'Object'}`;
+}

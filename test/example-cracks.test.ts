@@ -4,7 +4,7 @@
 // time: example n's gradient of kernel column u is a(n)·δ_u(n), whose norm is |δ_u(n)|·‖a(n)‖.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exampleDataset, kintsugi, phiReport, referenceKernel } from '../src';
-import { ExampleCrackTaps, HeavyHitters } from '../src/example-cracks';
+import { DRIVERS_KEPT, ExampleCrackTaps, HeavyHitters } from '../src/example-cracks';
 import { rng, tf, useBackend } from './helpers';
 
 beforeAll(async () => {
@@ -219,6 +219,10 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     }
     // Every training step (3 epochs × 4 batches) names one driver per unit.
     for (const unit of opt.exampleCrackDrivers(kernel, n)!) expect(unit.reduce((s, d) => s + d.steps, 0)).toBe(12);
+    expect(() => opt.exampleCrackDrivers(kernel, 0)).toThrow(/top must be a whole number ≥ 1; got 0/);
+    expect(() => opt.exampleCrackDrivers(kernel, 1.5)).toThrow(/got 1.5/);
+    expect(() => opt.exampleCrackDrivers(42 as unknown as string)).toThrow(/takes a variable name/);
+    expect(() => opt.exampleCrackDrivers('no/such/variable')).toThrow(/no value weights for variable 'no\/such\/variable'; known variables/);
     const html = phiReport(opt, { exampleLabels: ys.map((v) => v[0]), classNames: ['legit', 'fraud'] });
     expect(html).toContain('Which examples drove');
     expect(html).toMatch(new RegExp(`#${firstPlace[0].id} \\((legit|fraud)\\) ×${firstPlace[0].steps}`));
@@ -272,6 +276,9 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     const m = model(9);
     expect(() => kintsugi({ granularity: 'weight' }).exampleCracks(m)).toThrow(/granularity 'unit'/);
     expect(() => kintsugi({ granularity: 'unit' }).exampleCracks({})).toThrow(/tfjs-layers model/);
+    const tensor = tf.zeros([2]);
+    expect(() => kintsugi({ granularity: 'unit' }).exampleCracks(tensor)).toThrow(/got an object of class Tensor/);
+    tensor.dispose();
     expect(() => kintsugi({ granularity: 'unit' }).exampleCracks(m, { top: 0 })).toThrow(/'top' must be a whole number/);
     expect(() => kintsugi({ granularity: 'unit' }).exampleCracks(m, { topk: 2 } as never)).toThrow(/no option 'topk'/);
     const noDense = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [2, 2] })] });
@@ -291,25 +298,26 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
 });
 
 describe('which examples drove a unit: the bounded counter', () => {
-  it('keeps every example that led more than steps/16 times, with true counts inside [steps, atMost]', () => {
+  it(`keeps every example that led more than steps/${DRIVERS_KEPT} times, with true counts inside [steps, atMost]`, () => {
     const r = rng(21);
     for (let trial = 0; trial < 50; trial++) {
       const counter = new HeavyHitters();
       const truth = new Map<number, number>();
-      const steps = 200 + Math.floor(r() * 800);
+      const steps = 1000 + Math.floor(r() * 3000);
       for (let s = 0; s < steps; s++) {
         // A few frequent examples among many rare ones.
-        const id = r() < 0.4 ? Math.floor(r() * 3) : 100 + Math.floor(r() * 5000);
+        const id = r() < 0.3 ? Math.floor(r() * 5) : r() < 0.3 ? 10 + Math.floor(r() * 40) : 100 + Math.floor(r() * 5000);
         truth.set(id, (truth.get(id) ?? 0) + 1);
         counter.add(id);
       }
-      const held = counter.top(16);
+      const held = counter.top(DRIVERS_KEPT);
+      expect(held.length).toBe(DRIVERS_KEPT);
       for (const d of held) {
         const t = truth.get(d.id) ?? 0;
         expect(d.steps).toBeLessThanOrEqual(t);
         expect(t).toBeLessThanOrEqual(d.atMost);
       }
-      for (const [id, t] of truth) if (t > steps / 16) expect(held.map((d) => d.id)).toContain(id);
+      for (const [id, t] of truth) if (t > steps / DRIVERS_KEPT) expect(held.map((d) => d.id)).toContain(id);
       // Most frequent first.
       for (let i = 1; i < held.length; i++) expect(held[i - 1].atMost).toBeGreaterThanOrEqual(held[i].atMost);
     }

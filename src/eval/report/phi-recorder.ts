@@ -5,7 +5,7 @@
  * state does.
  */
 import { KintsugiOptimizer } from '../../optimizer';
-import { show } from '../../options';
+import { kindOf, show } from '../../options';
 
 export interface PhiSnapshot {
   /** 0-based, counted across every `fit` this recorder has seen (see `onEpochEnd`). */
@@ -97,12 +97,6 @@ export class PhiRecorder {
       })),
     };
   }
-}
-
-/** What a value is, for a message: its class for an object, else the value itself. */
-export function kindOf(value: unknown): string {
-  if (value === null || typeof value !== 'object') return show(value);
-  return `an object of class ${value.constructor?.name ?? 'Object'}`;
 }
 
 /** The snapshots of a saved history, every one checked (epochs rising, values finite). */

@@ -6,8 +6,8 @@
 import type { CrackDriver } from '../../example-cracks';
 import { KintsugiOptimizer } from '../../optimizer';
 import { clippedList } from '../../clip';
-import { mergeKnown, show } from '../../options';
-import { kindOf, PhiRecorder } from './phi-recorder';
+import { kindOf, mergeKnown, show } from '../../options';
+import { PhiRecorder } from './phi-recorder';
 import { escapeXml, histogram, lineChart } from './svg';
 
 /** The first dense layer: its kernel `[inputs, units]` and the names of its input features. */

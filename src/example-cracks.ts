@@ -57,12 +57,69 @@ export interface CrackDriver {
   id: number;
   /** Training steps in which this example surely gave the unit its largest part. */
   steps: number;
-  /** At most this many steps (more than `steps` only when the count began after an eviction, see HeavyHitters). */
+  /** At most this many steps: equal to `steps` when counted exactly (see DriverCounts), else an upper bound. */
   atMost: number;
 }
 
-/** Examples counted per unit: 64 counters of 20 bytes, about 40 KB for a model of 500 units. */
+/** Examples counted per unit when counting them all would take too much memory (see DriverCounts). */
 export const DRIVERS_KEPT = 64;
+/** Exact counts while units × examples of a variable is at most this many int32 counters (16 MB). */
+export const EXACT_COUNTERS = 2 ** 22;
+
+/** How often each example led each unit of one variable. */
+interface DriverCounts {
+  add(unit: number, id: number): void;
+  top(unit: number, k: number): CrackDriver[];
+  readonly units: number;
+}
+
+/** Exact: one int32 counter per (unit, example), for variables where that fits EXACT_COUNTERS. */
+class ExactCounts implements DriverCounts {
+  private readonly counts: Int32Array;
+  constructor(
+    readonly units: number,
+    private readonly examples: number,
+  ) {
+    this.counts = new Int32Array(units * examples);
+  }
+
+  add(unit: number, id: number): void {
+    const at = unit * this.examples + id;
+    if (id >= 0 && id < this.examples && this.counts[at] < 2147483647) this.counts[at] += 1;
+  }
+
+  top(unit: number, k: number): CrackDriver[] {
+    const out: CrackDriver[] = [];
+    const base = unit * this.examples;
+    for (let id = 0; id < this.examples; id++) {
+      const c = this.counts[base + id];
+      if (c === 0 || (out.length === k && c <= out[k - 1].steps)) continue;
+      let i = out.length === k ? k - 1 : out.length;
+      out[i] = { id, steps: c, atMost: c };
+      while (i > 0 && out[i - 1].steps < c) {
+        [out[i - 1], out[i]] = [out[i], out[i - 1]];
+        i--;
+      }
+    }
+    return out;
+  }
+}
+
+/** Bounded: a HeavyHitters counter per unit, for variables too large to count exactly. */
+class BoundedCounts implements DriverCounts {
+  private readonly perUnit: HeavyHitters[];
+  constructor(readonly units: number) {
+    this.perUnit = Array.from({ length: units }, () => new HeavyHitters());
+  }
+
+  add(unit: number, id: number): void {
+    this.perUnit[unit].add(id);
+  }
+
+  top(unit: number, k: number): CrackDriver[] {
+    return this.perUnit[unit].top(k);
+  }
+}
 
 /**
  * The examples that most often led one unit, in bounded memory: the Space-Saving counter of
@@ -142,7 +199,7 @@ export class ExampleCrackTaps {
   private top = 1;
   private recording = false;
   /** Per variable, per unit: the examples that most often gave the unit its largest part. */
-  private readonly drivers = new Map<string, HeavyHitters[]>();
+  private readonly drivers = new Map<string, DriverCounts>();
 
   /** True once a model is tapped. */
   get attached(): boolean {
@@ -209,10 +266,10 @@ export class ExampleCrackTaps {
 
   /**
    * The step succeeded: counts, per unit of each variable with a crack, the example that gave the
-   * unit its largest part (by id, when the batch carried ids: `rowIds[r]` is row r's example id).
-   * Then drops the step's tensors.
+   * unit its largest part (by id, when the batch carried ids: `rowIds[r]` is row r's example id,
+   * `examples` how many ids there are). Then drops the step's tensors.
    */
-  commit(rowIds: Int32Array | null): void {
+  commit(rowIds: Int32Array | null, examples = 0): void {
     if (rowIds !== null) {
       for (const [name, r] of this.recorded) {
         // Rows are examples only when the layer saw one row per example.
@@ -220,10 +277,13 @@ export class ExampleCrackTaps {
         if (r.argmax === undefined) Object.assign(r, reduceParts(r.parts, this.top));
         const rows = r.argmax as Int32Array;
         let units = this.drivers.get(name);
-        if (units === undefined) this.drivers.set(name, (units = Array.from({ length: rows.length }, () => new HeavyHitters())));
-        for (let u = 0; u < rows.length && u < units.length; u++) {
+        if (units === undefined) {
+          units = rows.length * examples <= EXACT_COUNTERS ? new ExactCounts(rows.length, examples) : new BoundedCounts(rows.length);
+          this.drivers.set(name, units);
+        }
+        for (let u = 0; u < rows.length && u < units.units; u++) {
           const id = rowIds[rows[u]];
-          if (id !== undefined) units[u].add(id);
+          if (id !== undefined) units.add(u, id);
         }
       }
     }
@@ -240,7 +300,7 @@ export class ExampleCrackTaps {
   driversOf(name: string, top: number): CrackDriver[][] | null {
     const units = this.drivers.get(name);
     if (units === undefined) return null;
-    return units.map((counts) => counts.top(top));
+    return Array.from({ length: units.units }, (_, u) => units.top(u, top));
   }
 
   /** Names of the variables with recorded drivers. */

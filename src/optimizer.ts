@@ -118,7 +118,7 @@ export class KintsugiOptimizer extends tf.Optimizer {
       this.storage.commit(plan.variables, out.skipped);
       this.classes.commit(classProposal);
       this.examples.commit(exampleProposal);
-      this.cracks.commit(exampleProposal?.rowIds ?? null);
+      this.cracks.commit(exampleProposal?.rowIds ?? null, exampleProposal?.examples ?? 0);
       this.states.keepBinding();
       kept = true;
       this.stats.record(plan.states, opened, out);
@@ -196,9 +196,9 @@ export class KintsugiOptimizer extends tf.Optimizer {
   /**
    * With per-example cracks and example ids (exampleDataset / withExampleIds with
    * exampleWeightedLoss): for each unit of variable `name`, the examples that most often gave the
-   * unit its largest part, most often first (at most `top`, default 3). Counted in bounded memory
-   * (64 counters per unit): `steps` is a sure count, `atMost` an upper bound, equal while a unit
-   * has had at most 64 distinct leaders. Null when this variable has none recorded (no example
+   * unit its largest part, most often first (at most `top`, default 3). Counted exactly (`steps`
+   * = `atMost`) while units × examples ≤ 2^22; beyond, in 64 bounded counters per unit, where
+   * `steps` is a sure count and `atMost` an upper bound. Null when this variable has none recorded (no example
    * ids in its steps, or no per-example cracks); a name the optimizer has never stepped throws.
    */
   exampleCrackDrivers(name: string, top = 3): CrackDriver[][] | null {

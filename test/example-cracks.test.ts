@@ -195,18 +195,29 @@ describe('per-example cracks: optimizer.exampleCracks', () => {
     tf.dispose([x, y]);
   });
 
-  it('records which examples drove each unit (with example ids), and the ϕ report lists them', async () => {
+  it('records which examples drove each unit (with example ids), exactly or in bounded counters alike, and the ϕ report lists them', async () => {
     const r = rng(12);
     const n = 40;
     const xs = Array.from({ length: n }, () => Array.from({ length: 4 }, () => r() * 2 - 1));
     const ys = Array.from({ length: n }, (_, i) => [i < 4 ? 1 : 0]);
-    const m = model(8);
-    const opt = kintsugi({ granularity: 'unit', gildingRate: 0.5 });
-    opt.exampleCracks(m);
-    m.compile({ optimizer: opt, loss: opt.exampleWeightedLoss('binaryCrossentropy', { examples: n }) });
-    const [xt, yt] = [tf.tensor2d(xs), tf.tensor2d(ys)];
-    await m.fitDataset(exampleDataset(xt, yt, { batchSize: 10, shuffle: false }), { epochs: 3, verbose: 0 });
-    tf.dispose([xt, yt]);
+    const train = async (examples: number) => {
+      const model8 = model(8);
+      const optimizer = kintsugi({ granularity: 'unit', gildingRate: 0.5 });
+      optimizer.exampleCracks(model8);
+      model8.compile({ optimizer, loss: optimizer.exampleWeightedLoss('binaryCrossentropy', { examples }) });
+      const [xt, yt] = [tf.tensor2d(xs), tf.tensor2d(ys)];
+      await model8.fitDataset(exampleDataset(xt, yt, { batchSize: 10, shuffle: false }), { epochs: 3, verbose: 0 });
+      tf.dispose([xt, yt]);
+      return { m: model8, opt: optimizer };
+    };
+    // 5 units × 2^22 examples is past EXACT_COUNTERS: the same steps counted by the bounded counters.
+    const bounded = await train(2 ** 22);
+    const { m, opt } = await train(n);
+    const exact = opt.exampleCrackDrivers(names(m, 0).kernel, n)!;
+    for (const unit of exact) for (const d of unit) expect(d.atMost).toBe(d.steps);
+    expect(bounded.opt.exampleCrackDrivers(names(bounded.m, 0).kernel, n)).toEqual(exact);
+    bounded.opt.dispose();
+    bounded.m.dispose();
     const { kernel } = names(m, 0);
     expect(opt.exampleCrackVariables()).toContain(kernel);
     const drivers = opt.exampleCrackDrivers(kernel, 2)!;

@@ -18,6 +18,7 @@
  * normalization, clamps) is the kernel's unit rule unchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { largestIndices } from './largest';
 import { kindOf, show } from './options';
 
 export interface ExampleCrackOptions {
@@ -89,19 +90,12 @@ class ExactCounts implements DriverCounts {
   }
 
   top(unit: number, k: number): CrackDriver[] {
-    const out: CrackDriver[] = [];
     const base = unit * this.examples;
-    for (let id = 0; id < this.examples; id++) {
-      const c = this.counts[base + id];
-      if (c === 0 || (out.length === k && c <= out[k - 1].steps)) continue;
-      let i = out.length === k ? k - 1 : out.length;
-      out[i] = { id, steps: c, atMost: c };
-      while (i > 0 && out[i - 1].steps < c) {
-        [out[i - 1], out[i]] = [out[i], out[i - 1]];
-        i--;
-      }
-    }
-    return out;
+    const count = (id: number) => this.counts[base + id];
+    // A count of 0 ranks below every other, so dropping them afterwards keeps the same list.
+    return largestIndices(this.examples, k, count)
+      .filter((id) => count(id) > 0)
+      .map((id) => ({ id, steps: count(id), atMost: count(id) }));
   }
 }
 

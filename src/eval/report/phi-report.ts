@@ -6,6 +6,7 @@
 import type { CrackDriver } from '../../example-cracks';
 import { KintsugiOptimizer } from '../../optimizer';
 import { clippedList } from '../../clip';
+import { largestIndices } from '../../largest';
 import { kindOf, mergeKnown, show } from '../../options';
 import { PhiRecorder } from './phi-recorder';
 import { escapeXml, histogram, lineChart } from './svg';
@@ -95,8 +96,8 @@ function checkFirstLayer(layer: unknown): void {
 
 /**
  * The example pathways: how many examples, how many were seen, and the `top` most gilded (id,
- * label, ϕ, times seen); null before they have trained. The top ones are picked in one pass,
- * so a million examples cost no sort.
+ * label, ϕ, times seen); null before they have trained. The top ones are picked without a sort
+ * (largestIndices).
  */
 function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: ArrayLike<number> | undefined, classNames: string[] | undefined): string | null {
   const phi = optimizer.exampleValueWeights();
@@ -105,19 +106,11 @@ function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: Arra
   if (labels !== undefined && labels.length !== phi.length) {
     throw new RangeError(`phiReport: option 'exampleLabels' has ${labels.length} labels, but the example pathways hold ${phi.length} examples`);
   }
-  const best: number[] = [];
   let seenOnce = 0;
   let max = 0;
   for (let id = 0; id < phi.length; id++) {
     if (seen[id] > 0) seenOnce++;
     max = Math.max(max, phi[id]);
-    if (top === 0 || (best.length === top && phi[id] <= phi[best[top - 1]])) continue;
-    let at = best.length === top ? top - 1 : best.length;
-    while (at > 0 && phi[best[at - 1]] < phi[id]) {
-      best[at] = best[at - 1];
-      at--;
-    }
-    best[at] = id;
   }
   if (max === 1 && phi.every((x) => x === 1)) {
     // gildingRate 0: the stream only carries example ids (for per-example cracks' drivers).
@@ -128,6 +121,7 @@ function examplesSection(optimizer: KintsugiOptimizer, top: number, labels: Arra
     const label = labels[id];
     return `<td>${escapeXml(classNames?.[label] ?? String(label))}</td>`;
   };
+  const best = largestIndices(phi.length, top, (id) => phi[id]);
   const rows = best.map((id) => `<tr><td>${id}</td>${labelOf(id)}<td>${phi[id].toFixed(4)}</td><td>${seen[id]}</td></tr>`);
   return [
     '<h2>Example pathways (most gilded training examples)</h2>',
